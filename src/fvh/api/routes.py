@@ -1,0 +1,394 @@
+"""Endpoints of API-CONTRACT.md. Each translates JSON to a domain call and back, nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import fvh
+from fvh import access, idempotency, ledger, members, tokens
+from fvh import settings as system_settings
+from fvh.api import messages
+from fvh.api.auth import current_actor, current_key, require_key
+from fvh.api.errors import error
+from fvh.app import db_session
+from fvh.app import settings as app_settings
+from fvh.errors import (
+    BelowMinimum,
+    Conflict,
+    MemberLocked,
+    MemberNotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from fvh.keys import SCOPE_ADMIN, SCOPE_TERMINAL
+from fvh.models import Member, Transaction
+from fvh.money import cents_to_number
+
+bp = Blueprint("api", __name__)
+
+Answer = tuple[dict[str, Any], int]
+
+
+@bp.before_request
+def _limit_body_size() -> None:
+    request.max_content_length = app_settings().api_max_body_bytes
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _json_object() -> dict[str, Any]:
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        abort(400, "Der Inhalt muss ein JSON-Objekt sein.")
+    return data
+
+
+def _string_field(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            abort(400, f"Das Feld '{name}' fehlt.")
+        return None
+    if not isinstance(value, str):
+        abort(400, f"Das Feld '{name}' muss ein Text sein.")
+    return value
+
+
+def _page() -> tuple[int, int]:
+    config = app_settings()
+    try:
+        limit = int(request.args.get("limit", config.api_list_limit))
+        offset = int(request.args.get("offset", 0))
+    except ValueError:
+        abort(400, "'limit' und 'offset' müssen ganze Zahlen sein.")
+    if not 1 <= limit <= config.api_list_max_limit or offset < 0:
+        abort(
+            400, f"'limit' muss zwischen 1 und {config.api_list_max_limit} liegen, 'offset' >= 0."
+        )
+    return limit, offset
+
+
+def _paged(items: list[Any], total: int, limit: int, offset: int) -> ResponseReturnValue:
+    response = jsonify(items)
+    response.headers["X-Total-Count"] = str(total)
+    response.headers["X-Limit"] = str(limit)
+    response.headers["X-Offset"] = str(offset)
+    return response
+
+
+def _member_by_code(session: Session, code: str) -> Member:
+    try:
+        return members.get_by_code(session, code)
+    except ValidationError as exc:
+        abort(400, exc.message)
+    except MemberNotFound:
+        abort(404, messages.unknown_code())
+
+
+def _commit_answer(session: Session, compute: Callable[[Session], Answer]) -> ResponseReturnValue:
+    """Run a booking, honouring an optional Idempotency-Key (scoped to the API key)."""
+    header = request.headers.get("Idempotency-Key")
+    if header is None:
+        body, status = compute(session)
+        session.commit()
+        return jsonify(body), status
+    try:
+        key = idempotency.validate_key(header)
+    except ValidationError as exc:
+        abort(400, exc.message)
+    fingerprint = idempotency.fingerprint(request.method, request.path, request.get_data())
+    api_key_id = current_key().id
+    try:
+        stored = idempotency.lookup(session, api_key_id, key, fingerprint)
+        if stored is None:
+            record = idempotency.reserve(session, api_key_id, key, fingerprint)
+    except idempotency.KeyReusedWithOtherRequest as exc:
+        return error(exc.message, 422)
+    except idempotency.RequestInProgress as exc:
+        return error(exc.message, 409)
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        session.rollback()
+        try:
+            stored = idempotency.lookup(session, api_key_id, key, fingerprint)
+        except Conflict as exc:
+            return error(exc.message, 422)
+        if stored is None:
+            return error("Eine Anfrage mit diesem Idempotency-Key läuft noch.", 409)
+    if stored is not None:
+        return jsonify(stored.body), stored.status_code
+    body, status = compute(session)
+    idempotency.complete(record, status, body)
+    session.commit()
+    return jsonify(body), status
+
+
+# --- health and metadata ------------------------------------------------------------------
+
+
+@bp.get("/health")
+@access.public
+def health() -> ResponseReturnValue:
+    return jsonify(message="FVH API läuft.")
+
+
+@bp.get("/health-protected")
+@require_key(SCOPE_TERMINAL)
+def health_protected() -> ResponseReturnValue:
+    db_session().execute(text("SELECT 1"))
+    return jsonify(message="FVH API läuft, die Datenbank ist erreichbar.")
+
+
+@bp.get("/version")
+@require_key(SCOPE_TERMINAL)
+def version() -> ResponseReturnValue:
+    return jsonify(version=fvh.__version__)
+
+
+# --- balances and people ------------------------------------------------------------------
+
+
+@bp.get("/saldo-alle")
+@require_key(SCOPE_TERMINAL)
+def balances() -> ResponseReturnValue:
+    session = db_session()
+    limit, offset = _page()
+    total = session.scalar(select(func.count()).select_from(Member)) or 0
+    rows = session.execute(
+        select(Member.id, Member.last_name, Member.first_name, Member.balance_cents)
+        .order_by(Member.balance_cents.desc(), Member.last_name, Member.first_name, Member.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    items = [
+        {
+            "id": r.id,
+            "nachname": r.last_name,
+            "vorname": r.first_name,
+            "saldo": cents_to_number(r.balance_cents),
+        }
+        for r in rows
+    ]
+    return _paged(items, total, limit, offset)
+
+
+@bp.get("/person/<code>")
+@require_key(SCOPE_TERMINAL)
+def person(code: str) -> ResponseReturnValue:
+    member = _member_by_code(db_session(), code)
+    return jsonify(
+        nachname=member.last_name,
+        vorname=member.first_name,
+        saldo=cents_to_number(member.balance_cents),
+    )
+
+
+@bp.get("/person/existent/<code>")
+@require_key(SCOPE_TERMINAL)
+def person_exists(code: str) -> ResponseReturnValue:
+    member = _member_by_code(db_session(), code)
+    return jsonify(nachname=member.last_name, vorname=member.first_name)
+
+
+@bp.get("/users")
+@require_key(SCOPE_ADMIN)
+def users() -> ResponseReturnValue:
+    session = db_session()
+    limit, offset = _page()
+    total = session.scalar(select(func.count()).select_from(Member)) or 0
+    items = [
+        {"code": m.code, "nachname": m.last_name, "vorname": m.first_name}
+        for m in members.list_all(session, limit=limit, offset=offset)
+    ]
+    return _paged(items, total, limit, offset)
+
+
+@bp.post("/person")
+@require_key(SCOPE_ADMIN)
+def create_person() -> ResponseReturnValue:
+    data = _json_object()
+    code = _string_field(data, "code")
+    new = members.NewMember(
+        code=code,
+        last_name=_string_field(data, "nachname") or "",
+        first_name=_string_field(data, "vorname") or "",
+        password=_string_field(data, "password", required=False),
+        email=_string_field(data, "email", required=False),
+    )
+    session = db_session()
+    try:
+        members.validate_code(code or "")
+        member = members.create(
+            session, new, current_actor(), hash_method=app_settings().password_hash_method
+        )
+    except ValidationError as exc:
+        return error(exc.message, 400)
+    except Conflict as exc:
+        return error(exc.message, 409)
+    session.commit()
+    return jsonify(
+        message=f"{member.full_name} wurde angelegt.",
+        code=member.code,
+        nachname=member.last_name,
+        vorname=member.first_name,
+    ), 201
+
+
+@bp.delete("/person/<code>")
+@require_key(SCOPE_ADMIN)
+def delete_person(code: str) -> ResponseReturnValue:
+    session = db_session()
+    member = _member_by_code(session, code)
+    name = member.full_name
+    try:
+        members.delete(session, member, current_actor())
+    except Conflict as exc:
+        return error(exc.message, 409)
+    except PermissionDenied as exc:
+        return error(exc.message, 409)
+    session.commit()
+    return jsonify(message=f"{name} wurde gelöscht.")
+
+
+# --- journal ------------------------------------------------------------------------------
+
+
+@bp.get("/transaktionen")
+@require_key(SCOPE_ADMIN)
+def transactions() -> ResponseReturnValue:
+    session = db_session()
+    limit, offset = _page()
+    total = session.scalar(select(func.count()).select_from(Transaction)) or 0
+    rows = session.execute(
+        select(Transaction, Member.code, Member.last_name, Member.first_name)
+        .join(Member, Member.id == Transaction.member_id)
+        .order_by(Transaction.created_at.desc(), Transaction.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    items = [
+        {
+            "id": t.id,
+            "code": code,
+            "nachname": last,
+            "vorname": first,
+            "beschreibung": t.description,
+            "saldo_aenderung": cents_to_number(t.amount_cents),
+            "timestamp": t.created_at.isoformat(timespec="seconds") + "Z",
+            "storno_von": t.reverses_id,
+        }
+        for t, code, last, first in rows
+    ]
+    return _paged(items, total, limit, offset)
+
+
+@bp.delete("/transaktionen")
+@require_key(SCOPE_ADMIN)
+def delete_all_transactions() -> ResponseReturnValue:
+    session = db_session()
+    count = ledger.delete_journal(session, current_actor())
+    session.commit()
+    return jsonify(message=f"{count} Buchungen gelöscht, alle Salden auf 0 gesetzt.", anzahl=count)
+
+
+@bp.delete("/person/transaktionen/<code>")
+@require_key(SCOPE_ADMIN)
+def delete_member_transactions(code: str) -> ResponseReturnValue:
+    session = db_session()
+    member = _member_by_code(session, code)
+    count = ledger.delete_journal(session, current_actor(), member)
+    session.commit()
+    return jsonify(
+        message=f"{count} Buchungen von {member.full_name} gelöscht, Saldo auf 0 gesetzt.",
+        anzahl=count,
+    )
+
+
+# --- bookings -----------------------------------------------------------------------------
+
+
+@bp.put("/person/<code>/transaktion")
+@require_key(SCOPE_TERMINAL)
+def book_by_code(code: str) -> ResponseReturnValue:
+    data = _json_object()
+    description = _string_field(data, "beschreibung") or ""
+    if len(description) > ledger.MAX_DESCRIPTION_LENGTH:
+        abort(400, "Das Feld 'beschreibung' ist zu lang.")
+    try:
+        members.validate_code(code)
+    except ValidationError as exc:
+        abort(400, exc.message)
+
+    def compute(session: Session) -> Answer:
+        system = system_settings.load(session)
+        member = session.scalar(select(Member).where(Member.code == code))
+        if member is None:
+            return {"error": messages.unknown_code()}, 404
+        try:
+            booking = ledger.debit_at_terminal(
+                session, member, description, current_actor(), system
+            )
+        except MemberLocked as exc:
+            return {"message": messages.locked(exc.first_name), "action": "locked"}, 200
+        except BelowMinimum as exc:
+            text_ = messages.below_minimum(exc.first_name, exc.balance_cents, system)
+            return {"message": text_, "action": "block"}, 200
+        return {
+            "message": messages.booked(
+                member.first_name, booking.amount_cents, booking.balance_cents, system
+            ),
+            "saldo": cents_to_number(booking.balance_cents),
+            "vorname": member.first_name,
+        }, 200
+
+    return _commit_answer(db_session(), compute)
+
+
+@bp.put("/nfc-transaktion")
+@require_key(SCOPE_TERMINAL)
+def book_by_token() -> ResponseReturnValue:
+    data = _json_object()
+    raw_token = data.get("token")
+    if raw_token is None:
+        abort(400, "Das Feld 'token' fehlt.")
+    description = _string_field(data, "beschreibung") or ""
+    if len(description) > ledger.MAX_DESCRIPTION_LENGTH:
+        abort(400, "Das Feld 'beschreibung' ist zu lang.")
+    try:
+        token_bytes = tokens.parse_base64(raw_token)
+    except ValidationError as exc:
+        abort(400, exc.message)
+
+    def compute(session: Session) -> Answer:
+        system = system_settings.load(session)
+        token = tokens.find(session, token_bytes)
+        if token is None:
+            tokens.record_unknown_scan(session, token_bytes, description)
+            return {"error": messages.unknown_token()}, 404
+        member = token.member
+        try:
+            booking = ledger.debit_at_terminal(
+                session, member, description, current_actor(), system
+            )
+        except MemberLocked as exc:
+            return {"error": messages.locked(exc.first_name)}, 403
+        except BelowMinimum as exc:
+            text_ = messages.below_minimum(exc.first_name, exc.balance_cents, system)
+            return {"message": text_, "action": "block"}, 200
+        tokens.mark_used(session, token)
+        return {
+            "message": messages.booked(
+                member.first_name, booking.amount_cents, booking.balance_cents, system
+            ),
+            "saldo": cents_to_number(booking.balance_cents),
+        }, 200
+
+    return _commit_answer(db_session(), compute)

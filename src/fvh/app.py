@@ -1,0 +1,78 @@
+"""The Flask application factory and the per-request database session."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from fvh.config import Config, load_config
+from fvh.db import Database
+
+MODES = ("combined", "api", "gui")
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: Mapping[str, Any] | Config | None = None, *, mode: str = "combined"
+) -> Flask:
+    """Build the app. `mode` chooses the doors: both (API under its prefix), API only, GUI only.
+
+    `config` is a Config or a mapping of overrides (e.g. `{"DATABASE_URL": ...}`) on top of
+    the environment and `.env`.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    settings = config if isinstance(config, Config) else load_config(config)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.app_secret,
+        FVH=settings,
+        FVH_MODE=mode,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(settings.extra)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    init_db(app, settings)
+
+    from fvh import api, web
+
+    if mode in ("combined", "api"):
+        api.init_app(app, prefix=settings.api_prefix if mode == "combined" else "")
+    if mode in ("combined", "gui"):
+        web.init_app(app)
+    return app
+
+
+def init_db(app: Flask, settings: Config) -> None:
+    """Attach the Database (engine, sessions) to the app; close each request's session."""
+    database = Database(settings.resolved_database_url, pool_size=settings.mysql_pool_size)
+    app.extensions["fvh_db"] = database
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()  # anything the door did not commit explicitly is discarded
+            session.close()
+
+
+def get_database() -> Database:
+    return current_app.extensions["fvh_db"]
+
+
+def db_session() -> Session:
+    """The session of the current request; the door commits it at its boundary."""
+    if "db_session" not in g:
+        g.db_session = get_database().sessionmaker()
+    return g.db_session
+
+
+def settings() -> Config:
+    return current_app.config["FVH"]

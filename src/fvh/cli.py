@@ -1,0 +1,301 @@
+"""The `fvh` command: operators' door to the domain core (scriptable, one transaction each)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import click
+from sqlalchemy.orm import Session
+
+from fvh import audit, keys, ledger, members, migrate, tokens
+from fvh import settings as system_settings
+from fvh.config import Config, load_config
+from fvh.db import Database
+from fvh.errors import DomainError
+from fvh.money import format_cents, parse_amount
+
+CLI_ACTOR = audit.Actor.system("CLI")
+
+
+@dataclass
+class Context:
+    config: Config
+    _database: Database | None = field(default=None, init=False)
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            self._database = Database(
+                self.config.resolved_database_url, pool_size=self.config.mysql_pool_size
+            )
+        return self._database
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction; a domain error becomes a clear message and exit code 1."""
+        try:
+            with self.database.session() as session:
+                yield session
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.version_option(package_name="fvh")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """FVH – Feuerwehr-Versorgungs-Helfer: accounts, ledger and terminal API."""
+    ctx.obj = Context(load_config())
+
+
+# --- database -----------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Create or migrate the schema to the newest version."""
+    migrate.upgrade(ctx.database.engine)
+    click.echo(f"Database is at revision {migrate.current_revision(ctx.database.engine)}.")
+    _bootstrap_admin(ctx)
+
+
+def _bootstrap_admin(ctx: Context) -> None:
+    with ctx.session() as session:
+        password = members.ensure_bootstrap_admin(
+            session, hash_method=ctx.config.password_hash_method
+        )
+    if password:
+        click.echo("")
+        click.echo("First login (shown only once; you must set a new password at login):")
+        click.echo(f"  code:     {members.BOOTSTRAP_ADMIN_CODE}")
+        click.echo(f"  password: {password}")
+        click.echo("")
+
+
+def _require_schema(ctx: Context) -> None:
+    if not migrate.is_up_to_date(ctx.database.engine):
+        raise click.ClickException("The database schema is not up to date: run `fvh db upgrade`.")
+
+
+# --- members ------------------------------------------------------------------------------
+
+
+@main.command("create-admin")
+@click.option("--code", help="10 digits; generated when omitted.")
+@click.option("--password", help="Asked for when omitted.")
+@click.option("--first-name", default="Admin", show_default=True)
+@click.option("--last-name", default="FVH", show_default=True)
+@click.option("--email")
+@pass_ctx
+def create_admin(
+    ctx: Context,
+    code: str | None,
+    password: str | None,
+    first_name: str,
+    last_name: str,
+    email: str | None,
+) -> None:
+    """Create an administrator (interactive unless --password is given)."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with ctx.session() as session:
+        member = members.create(
+            session,
+            members.NewMember(
+                code=code,
+                first_name=first_name,
+                last_name=last_name,
+                email=email,
+                password=password,
+                is_admin=True,
+            ),
+            CLI_ACTOR,
+            hash_method=ctx.config.password_hash_method,
+        )
+        click.echo(f"Admin {member.full_name} created with code {member.code}.")
+
+
+@main.group("member")
+def member_group() -> None:
+    """Members."""
+
+
+@member_group.command("add")
+@click.argument("code")
+@click.argument("first_name")
+@click.argument("last_name")
+@click.option("--email")
+@click.option("--password")
+@click.option("--admin", is_flag=True)
+@pass_ctx
+def member_add(
+    ctx: Context,
+    code: str,
+    first_name: str,
+    last_name: str,
+    email: str | None,
+    password: str | None,
+    admin: bool,
+) -> None:
+    """Add a member. CODE is 10 digits, or `auto` for a generated one."""
+    with ctx.session() as session:
+        member = members.create(
+            session,
+            members.NewMember(
+                code=None if code == "auto" else code,
+                first_name=first_name,
+                last_name=last_name,
+                email=email,
+                password=password,
+                is_admin=admin,
+            ),
+            CLI_ACTOR,
+            hash_method=ctx.config.password_hash_method,
+        )
+        click.echo(f"Member {member.full_name} created with code {member.code}.")
+
+
+@member_group.command("list")
+@pass_ctx
+def member_list(ctx: Context) -> None:
+    """List members with their balances."""
+    with ctx.session() as session:
+        system = system_settings.load(session)
+        for m in members.list_all(session):
+            flags = "".join([" [admin]" if m.is_admin else "", " [locked]" if m.locked else ""])
+            balance = format_cents(m.balance_cents, system.currency, system.decimals)
+            click.echo(f"{m.code}  {m.last_name}, {m.first_name}  {balance}{flags}")
+
+
+def _set_locked(ctx: Context, code: str, locked: bool) -> None:
+    with ctx.session() as session:
+        member = members.get_by_code(session, code)
+        members.set_locked(session, member, locked, CLI_ACTOR)
+        click.echo(f"{member.full_name} is {'locked' if locked else 'unlocked'}.")
+
+
+@member_group.command("lock")
+@click.argument("code")
+@pass_ctx
+def member_lock(ctx: Context, code: str) -> None:
+    """Lock a member: terminals refuse their bookings, they can't log in."""
+    _set_locked(ctx, code, True)
+
+
+@member_group.command("unlock")
+@click.argument("code")
+@pass_ctx
+def member_unlock(ctx: Context, code: str) -> None:
+    """Unlock a member."""
+    _set_locked(ctx, code, False)
+
+
+# --- tokens, bookings, keys ---------------------------------------------------------------
+
+
+@main.group("token")
+def token_group() -> None:
+    """NFC tokens."""
+
+
+@token_group.command("add")
+@click.argument("code")
+@click.argument("hex_data", metavar="HEX")
+@click.option("--name", default="", help="e.g. 'Schlüsselanhänger'.")
+@pass_ctx
+def token_add(ctx: Context, code: str, hex_data: str, name: str) -> None:
+    """Assign the NFC token HEX (e.g. 04:A2:2B:1C) to the member CODE."""
+    with ctx.session() as session:
+        member = members.get_by_code(session, code)
+        token = tokens.add(session, member, tokens.parse_hex(hex_data), name, CLI_ACTOR)
+        click.echo(f"Token {tokens.to_hex(token.data)} assigned to {member.full_name}.")
+
+
+@main.command("book")
+@click.argument("code")
+@click.argument("amount")
+@click.argument("description")
+@pass_ctx
+def book(ctx: Context, code: str, amount: str, description: str) -> None:
+    """Book AMOUNT (e.g. 10 or -2.50) for CODE: an admin correction, the floor does not apply."""
+    with ctx.session() as session:
+        system = system_settings.load(session)
+        cents = parse_amount(amount, decimals=system.decimals)
+        member = members.get_by_code(session, code)
+        booking = ledger.book(session, member.id, cents, description, CLI_ACTOR)
+        balance = format_cents(booking.balance_cents, system.currency, system.decimals)
+        click.echo(f"Booked for {member.full_name}; balance now {balance}.")
+
+
+@main.group("api-key")
+def api_key_group() -> None:
+    """API keys for terminals and integrations."""
+
+
+@api_key_group.command("create")
+@click.argument("name")
+@click.option(
+    "--scope", type=click.Choice(list(keys.SCOPES)), default=keys.SCOPE_TERMINAL, show_default=True
+)
+@pass_ctx
+def api_key_create(ctx: Context, name: str, scope: str) -> None:
+    """Create a key for the API client NAME (created if new). Prints the key once."""
+    with ctx.session() as session:
+        client = keys.find_client(session, name) or keys.create_client(session, name, CLI_ACTOR)
+        _row, plaintext = keys.create_key(session, client, CLI_ACTOR, scope=scope)
+    click.echo(f"New {scope} key for {name!r} (shown only this once):", err=True)
+    click.echo(plaintext)
+
+
+# --- ledger -------------------------------------------------------------------------------
+
+
+@main.group("ledger")
+def ledger_group() -> None:
+    """Ledger consistency."""
+
+
+@ledger_group.command("check")
+@pass_ctx
+def ledger_check(ctx: Context) -> None:
+    """Recompute every balance from the journal; exit 1 on any mismatch."""
+    with ctx.session() as session:
+        mismatches = ledger.check(session)
+    for m in mismatches:
+        click.echo(
+            f"MISMATCH {m.code}: stored balance {m.balance_cents} cents, "
+            f"journal sum {m.journal_cents} cents",
+            err=True,
+        )
+    if mismatches:
+        sys.exit(1)
+    click.echo("Ledger OK: every balance equals its journal sum.")
+
+
+# --- serving ------------------------------------------------------------------------------
+
+
+@main.command("serve")
+@click.argument("part", required=False, type=click.Choice(["api", "gui"]))
+@click.option("--host")
+@click.option("--port", type=int)
+@pass_ctx
+def serve(ctx: Context, part: str | None, host: str | None, port: int | None) -> None:
+    """Run GUI and API together, or only PART (api on API_HOST:API_PORT, gui on GUI_*)."""
+    from fvh.serving import run
+
+    _require_schema(ctx)
+    _bootstrap_admin(ctx)
+    run(ctx.config, part, host=host, port=port)

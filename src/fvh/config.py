@@ -1,0 +1,109 @@
+"""Settings from the environment and an optional `.env` file.
+
+Every variable is documented in `.env.dist`; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from dotenv import load_dotenv
+
+DEFAULT_SECRET = "change-me"  # noqa: S105 - the placeholder that production refuses
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Process settings. Business settings (amounts, minimum balance) live in the database."""
+
+    database_url: str = ""
+    mysql_pool_size: int = 10
+    app_secret: str = DEFAULT_SECRET
+    data_dir: str = "data"
+    api_prefix: str = "/api"
+    api_host: str = "127.0.0.1"
+    api_port: int = 5000
+    api_debug: bool = False
+    gui_host: str = "127.0.0.1"
+    gui_port: int = 5001
+    gui_debug: bool = False
+    base_url: str = "/"
+    static_url_prefix: str = ""
+    log_level: str = "INFO"
+    password_hash_method: str = "pbkdf2:sha256:600000"  # noqa: S105 - a method, not a secret
+    idempotency_ttl_hours: int = 48
+    api_max_body_bytes: int = 16 * 1024
+    api_list_limit: int = 1000
+    api_list_max_limit: int = 10000
+    gunicorn_workers: int = 0  # 0 = derived from the CPU count
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_sender: str = ""
+    responsible_email: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir).resolve() / 'fvh.sqlite3'}"
+
+    @property
+    def debug(self) -> bool:
+        return self.api_debug or self.gui_debug
+
+
+def _mysql_url(env: Mapping[str, str]) -> str:
+    user = quote(env.get("MYSQL_USER", ""), safe="")
+    password = quote(env.get("MYSQL_PASSWORD", ""), safe="")
+    auth = f"{user}:{password}@" if password else f"{user}@"
+    host = env["MYSQL_HOST"]
+    port = env.get("MYSQL_PORT") or "3306"
+    return f"mysql+mysqlconnector://{auth}{host}:{port}/{env.get('MYSQL_DB', '')}?charset=utf8mb4"
+
+
+def load_config(overrides: Mapping[str, Any] | None = None, *, env_file: bool = True) -> Config:
+    """Build the settings from `.env` (if present), the environment and explicit overrides.
+
+    Overrides use the field names in lower case (`database_url`) or the variable names
+    (`DATABASE_URL`); they win over the environment, which wins over `.env`.
+    """
+    if env_file:
+        load_dotenv(Path.cwd() / ".env", override=False)
+    env = {k: v for k, v in os.environ.items() if v != ""}
+    values: dict[str, Any] = {}
+    for f in fields(Config):
+        if f.name == "extra":
+            continue
+        raw = env.get(f.name.upper())
+        if raw is None:
+            continue
+        values[f.name] = _convert(f.type, raw)
+    if "database_url" not in values and env.get("MYSQL_HOST"):
+        values["database_url"] = _mysql_url(env)
+    known = {f.name for f in fields(Config)}
+    extra: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        name = key.lower()
+        if name in known and name != "extra":
+            values[name] = value
+        else:
+            extra[key] = value
+    return Config(**values, extra=extra)
+
+
+def _convert(type_name: Any, raw: str) -> Any:
+    if type_name in (bool, "bool"):
+        return _bool(raw)
+    if type_name in (int, "int"):
+        return int(raw)
+    return raw

@@ -1,0 +1,75 @@
+"""Domain exceptions. Doors translate them into HTTP answers, form errors or exit codes."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every expected failure of a domain operation."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(DomainError):
+    """Input that breaks a rule; `field` names the offending input when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(DomainError):
+    """The addressed object does not exist."""
+
+
+class MemberNotFound(NotFound):
+    pass
+
+
+class TokenNotFound(NotFound):
+    pass
+
+
+class Conflict(DomainError):
+    """The operation collides with existing data (a duplicate, an earlier reversal, ...)."""
+
+
+class DuplicateCode(Conflict):
+    pass
+
+
+class DuplicateEmail(Conflict):
+    pass
+
+
+class DuplicateToken(Conflict):
+    def __init__(self, message: str, owner_name: str) -> None:
+        super().__init__(message)
+        self.owner_name = owner_name
+
+
+class AlreadyReversed(Conflict):
+    pass
+
+
+class MemberLocked(DomainError):
+    """A locked member tried to book at a terminal."""
+
+    def __init__(self, first_name: str) -> None:
+        super().__init__("member is locked")
+        self.first_name = first_name
+
+
+class BelowMinimum(DomainError):
+    """The debit would take the balance below the member's allowed minimum."""
+
+    def __init__(self, first_name: str, balance_cents: int, floor_cents: int) -> None:
+        super().__init__("balance would fall below the minimum")
+        self.first_name = first_name
+        self.balance_cents = balance_cents
+        self.floor_cents = floor_cents
+
+
+class PermissionDenied(DomainError):
+    """The actor may not do this (e.g. an admin demoting themself)."""

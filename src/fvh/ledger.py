@@ -1,0 +1,272 @@
+"""The ledger: every booking goes through `_post_entry`, atomically.
+
+Each member's balance is materialised in `members.balance_cents` and changed only by a
+relative UPDATE in the same transaction as the journal row, so the journal sum always equals
+the balance. A floor-checked debit is a *conditional* UPDATE whose row count says whether it
+happened: concurrent terminals can never overdraw an account, whatever the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
+
+from fvh import audit
+from fvh import settings as settings_mod
+from fvh.errors import (
+    AlreadyReversed,
+    BelowMinimum,
+    MemberLocked,
+    MemberNotFound,
+    NotFound,
+    ValidationError,
+)
+from fvh.models import Member, Transaction
+from fvh.money import MAX_ABS_CENTS
+
+MAX_DESCRIPTION_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Booking:
+    """The outcome of a booking: the journal entry and the member's new balance."""
+
+    transaction_id: int
+    member_id: int
+    amount_cents: int
+    balance_cents: int
+
+
+def _validate_description(description: object) -> str:
+    if not isinstance(description, str):
+        raise ValidationError("Die Beschreibung muss ein Text sein.", "description")
+    description = description.strip()
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise ValidationError(
+            f"Die Beschreibung ist zu lang (höchstens {MAX_DESCRIPTION_LENGTH} Zeichen).",
+            "description",
+        )
+    return description
+
+
+def _post_entry(
+    session: Session,
+    member_id: int,
+    amount_cents: int,
+    description: str,
+    actor: audit.Actor,
+    *,
+    floor_cents: int | None = None,
+    unlocked_only: bool = False,
+    reverses_id: int | None = None,
+) -> Booking | None:
+    """Change the balance and write the journal row; None when a condition refused it.
+
+    `floor_cents` is the global minimum; a member's own minimum takes precedence. A floor
+    applies only to debits: credits are always allowed, so members in debt can pay.
+    """
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool):
+        raise ValidationError("Der Betrag muss eine ganze Zahl von Cent sein.", "amount")
+    if amount_cents == 0 or abs(amount_cents) > MAX_ABS_CENTS:
+        raise ValidationError("Der Betrag muss ungleich 0 und im erlaubten Bereich sein.", "amount")
+    conditions = [Member.id == member_id]
+    if unlocked_only:
+        conditions.append(Member.locked.is_(False))
+    if floor_cents is not None and amount_cents < 0:
+        floor = func.coalesce(Member.min_balance_cents, floor_cents)
+        conditions.append(Member.balance_cents + amount_cents >= floor)
+    result = session.execute(
+        update(Member)
+        .where(and_(*conditions))
+        .values(balance_cents=Member.balance_cents + amount_cents)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    entry = Transaction(
+        member_id=member_id,
+        amount_cents=amount_cents,
+        description=description,
+        booked_by_kind=actor.kind,
+        booked_by_label=actor.label[:255],
+        booked_by_member_id=actor.member_id,
+        booked_by_api_key_id=actor.api_key_id,
+        reverses_id=reverses_id,
+    )
+    session.add(entry)
+    session.flush()
+    _expire_balance(session, member_id)
+    balance = session.scalar(select(Member.balance_cents).where(Member.id == member_id))
+    assert balance is not None
+    return Booking(entry.id, member_id, amount_cents, balance)
+
+
+def _expire_balance(session: Session, member_id: int) -> None:
+    """The UPDATE bypassed the ORM; forget any cached balance of a loaded Member."""
+    loaded = session.identity_map.get(identity_key(Member, member_id))
+    if loaded is not None:
+        session.expire(loaded, ["balance_cents", "updated_at"])
+
+
+def debit_at_terminal(
+    session: Session,
+    member: Member,
+    description: object,
+    actor: audit.Actor,
+    system: settings_mod.SystemSettings | None = None,
+) -> Booking:
+    """Debit the configured default amount, as a terminal tap does.
+
+    Raises MemberLocked or BelowMinimum (nothing booked) instead of overdrawing.
+    `system` saves a settings read when the caller has them already.
+    """
+    description = _validate_description(description)
+    system = system or settings_mod.load(session)
+    booking = _post_entry(
+        session,
+        member.id,
+        system.default_amount_cents,
+        description,
+        actor,
+        floor_cents=system.min_balance_cents,
+        unlocked_only=True,
+    )
+    if booking is not None:
+        return booking
+    # Refused: read the current row to say why (the UPDATE above changed nothing).
+    session.refresh(member)
+    if member.locked:
+        raise MemberLocked(member.first_name)
+    floor = (
+        member.min_balance_cents
+        if member.min_balance_cents is not None
+        else system.min_balance_cents
+    )
+    raise BelowMinimum(member.first_name, member.balance_cents, floor)
+
+
+def book(
+    session: Session,
+    member_id: int,
+    amount_cents: int,
+    description: object,
+    actor: audit.Actor,
+) -> Booking:
+    """An admin booking (deposit or correction): no floor, allowed for locked members too."""
+    description = _validate_description(description)
+    if not description:
+        raise ValidationError("Bitte eine Beschreibung angeben.", "description")
+    booking = _post_entry(session, member_id, amount_cents, description, actor)
+    if booking is None:
+        raise MemberNotFound(f"unknown member {member_id}")
+    return booking
+
+
+def book_many(
+    session: Session,
+    member_ids: Iterable[int],
+    amount_cents: int,
+    description: object,
+    actor: audit.Actor,
+) -> list[Booking]:
+    """The same admin booking for several members, all in the caller's one transaction."""
+    ids = sorted(set(member_ids))  # a fixed lock order avoids deadlocks between bulk bookings
+    if not ids:
+        raise ValidationError("Bitte mindestens ein Mitglied auswählen.", "members")
+    return [book(session, member_id, amount_cents, description, actor) for member_id in ids]
+
+
+def reverse(session: Session, transaction_id: int, actor: audit.Actor) -> Booking:
+    """Cancel a journal entry with a linked counter-entry (storno); each entry at most once."""
+    original = session.get(Transaction, transaction_id)
+    if original is None:
+        raise NotFound(f"unknown transaction {transaction_id}")
+    if original.reverses_id is not None:
+        raise AlreadyReversed("Eine Stornobuchung kann nicht storniert werden.")
+    if session.scalar(select(Transaction.id).where(Transaction.reverses_id == original.id)):
+        raise AlreadyReversed("Diese Buchung wurde bereits storniert.")
+    description = f"Storno: {original.description}"[:MAX_DESCRIPTION_LENGTH]
+    try:
+        with session.begin_nested():
+            booking = _post_entry(
+                session,
+                original.member_id,
+                -original.amount_cents,
+                description,
+                actor,
+                reverses_id=original.id,
+            )
+    except IntegrityError as exc:  # a concurrent reversal of the same entry won
+        raise AlreadyReversed("Diese Buchung wurde bereits storniert.") from exc
+    assert booking is not None
+    audit.record(
+        session,
+        actor,
+        "transaction.reverse",
+        str(original.id),
+        before={"amount_cents": original.amount_cents, "description": original.description},
+    )
+    return booking
+
+
+def delete_journal(session: Session, actor: audit.Actor, member: Member | None = None) -> int:
+    """Delete the journal of one member (or of everyone) and reset the balance(s) to zero.
+
+    The member rows are updated first: that takes their row locks, so a booking running
+    concurrently either finishes before (and its entry is deleted) or waits until after.
+    """
+    scope = update(Member).values(balance_cents=0).execution_options(synchronize_session=False)
+    entries = delete(Transaction).execution_options(synchronize_session=False)
+    if member is not None:
+        before = {"balance_cents": member.balance_cents}
+        scope = scope.where(Member.id == member.id)
+        entries = entries.where(Transaction.member_id == member.id)
+        target = member.code
+    else:
+        before = {"sum_of_balances_cents": total_balance(session)}
+        target = "*"
+    session.execute(scope)
+    deleted = session.execute(entries).rowcount
+    if member is not None:
+        _expire_balance(session, member.id)
+    else:
+        for obj in session.identity_map.values():
+            if isinstance(obj, Member):
+                session.expire(obj, ["balance_cents"])
+    audit.record(session, actor, "journal.delete", target, before={**before, "entries": deleted})
+    session.flush()
+    return deleted
+
+
+def total_balance(session: Session) -> int:
+    return session.scalar(select(func.coalesce(func.sum(Member.balance_cents), 0))) or 0
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    member_id: int
+    code: str
+    balance_cents: int
+    journal_cents: int
+
+
+def check(session: Session) -> list[Mismatch]:
+    """Recompute every balance from the journal; the members whose stored balance differs."""
+    sums = (
+        select(Transaction.member_id, func.sum(Transaction.amount_cents).label("total"))
+        .group_by(Transaction.member_id)
+        .subquery()
+    )
+    journal = func.coalesce(sums.c.total, 0)
+    rows = session.execute(
+        select(Member.id, Member.code, Member.balance_cents, journal)
+        .outerjoin(sums, sums.c.member_id == Member.id)
+        .where(Member.balance_cents != journal)
+        .order_by(Member.code)
+    )
+    return [Mismatch(r[0], r[1], int(r[2]), int(r[3])) for r in rows]

@@ -1,0 +1,274 @@
+"""Members: codes, names, passwords, lock and admin flags."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from fvh import audit
+from fvh.errors import (
+    DuplicateCode,
+    DuplicateEmail,
+    MemberNotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from fvh.models import Member
+
+CODE_LENGTH = 10
+BOOTSTRAP_ADMIN_CODE = "9999999999"
+DEFAULT_HASH_METHOD = "pbkdf2:sha256:600000"
+MAX_NAME_LENGTH = 255
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 128
+_CODE_RE = re.compile(r"^\d{10}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def validate_code(code: str) -> str:
+    """A member code is exactly ten digits (the QR terminals read code + one letter)."""
+    if not isinstance(code, str) or not _CODE_RE.match(code):
+        raise ValidationError("Der Code muss aus genau 10 Ziffern bestehen.", "code")
+    return code
+
+
+def _validate_name(value: object, field: str, label: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{label} fehlt.", field)
+    value = value.strip()
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValidationError(f"{label} ist zu lang (höchstens {MAX_NAME_LENGTH} Zeichen).", field)
+    return value
+
+
+def normalize_email(email: str | None) -> str | None:
+    """Empty means no address; otherwise a plausible address, stored in lower case."""
+    if email is None or not email.strip():
+        return None
+    email = email.strip().lower()
+    if len(email) > MAX_NAME_LENGTH or not _EMAIL_RE.match(email):
+        raise ValidationError("Keine gültige E-Mail-Adresse.", "email")
+    return email
+
+
+def validate_password(password: str) -> str:
+    if not isinstance(password, str) or not (
+        MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
+    ):
+        raise ValidationError(
+            f"Das Passwort muss {MIN_PASSWORD_LENGTH} bis {MAX_PASSWORD_LENGTH} Zeichen lang sein.",
+            "password",
+        )
+    return password
+
+
+def hash_password(password: str, method: str = DEFAULT_HASH_METHOD) -> str:
+    return generate_password_hash(password, method=method)
+
+
+def _hash_parameters(password_hash: str) -> str:
+    return password_hash.split("$", 1)[0]
+
+
+def check_password(member: Member, password: str, method: str = DEFAULT_HASH_METHOD) -> bool:
+    """Verify a password; a hash made with weaker or other parameters is replaced on success."""
+    if not member.password_hash or not password:
+        return False
+    if not check_password_hash(member.password_hash, password):
+        return False
+    if _hash_parameters(member.password_hash) != method:
+        member.password_hash = hash_password(password, method)
+    return True
+
+
+def generate_code(session: Session) -> str:
+    """A random, unused ten-digit code."""
+    while True:
+        code = f"{secrets.randbelow(10**CODE_LENGTH):0{CODE_LENGTH}d}"
+        if session.scalar(select(Member.id).where(Member.code == code)) is None:
+            return code
+
+
+def get_by_code(session: Session, code: str) -> Member:
+    member = session.scalar(select(Member).where(Member.code == validate_code(code)))
+    if member is None:
+        raise MemberNotFound(f"unknown code {code}")
+    return member
+
+
+def get(session: Session, member_id: int) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise MemberNotFound(f"unknown member {member_id}")
+    return member
+
+
+def snapshot(member: Member) -> dict[str, object]:
+    """The audited view of a member (never the password hash)."""
+    return {
+        "code": member.code,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "email": member.email,
+        "comment": member.comment,
+        "locked": member.locked,
+        "is_admin": member.is_admin,
+        "min_balance_cents": member.min_balance_cents,
+        "balance_cents": member.balance_cents,
+    }
+
+
+@dataclass(frozen=True)
+class NewMember:
+    first_name: str
+    last_name: str
+    code: str | None = None
+    email: str | None = None
+    password: str | None = None
+    comment: str = ""
+    is_admin: bool = False
+    locked: bool = False
+    min_balance_cents: int | None = None
+    must_change_password: bool = False
+
+
+def create(
+    session: Session,
+    data: NewMember,
+    actor: audit.Actor,
+    *,
+    hash_method: str = DEFAULT_HASH_METHOD,
+) -> Member:
+    """Register a member; the code is generated when none is given."""
+    code = validate_code(data.code) if data.code else generate_code(session)
+    member = Member(
+        code=code,
+        first_name=_validate_name(data.first_name, "first_name", "Vorname"),
+        last_name=_validate_name(data.last_name, "last_name", "Nachname"),
+        email=normalize_email(data.email),
+        comment=(data.comment or "").strip()[:1000],
+        is_admin=data.is_admin,
+        locked=data.locked,
+        min_balance_cents=data.min_balance_cents,
+        must_change_password=data.must_change_password,
+        balance_cents=0,
+        session_version=1,
+    )
+    if data.password:
+        member.password_hash = hash_password(validate_password(data.password), hash_method)
+    _ensure_unique(session, member)
+    session.add(member)
+    _flush_unique(session, member)
+    audit.record(session, actor, "member.create", code, after=snapshot(member))
+    return member
+
+
+def _ensure_unique(session: Session, member: Member) -> None:
+    clash = select(Member.id).where(Member.id != member.id) if member.id else select(Member.id)
+    if session.scalar(clash.where(Member.code == member.code)) is not None:
+        raise DuplicateCode(f"Der Code {member.code} ist bereits vergeben.")
+    if member.email and session.scalar(clash.where(Member.email == member.email)) is not None:
+        raise DuplicateEmail(f"Die E-Mail-Adresse {member.email} ist bereits vergeben.")
+
+
+def _flush_unique(session: Session, member: Member) -> None:
+    """Flush, turning a unique-index race lost to a concurrent writer into a domain error."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise DuplicateCode("Code oder E-Mail-Adresse ist bereits vergeben.") from exc
+
+
+def set_locked(session: Session, member: Member, locked: bool, actor: audit.Actor) -> None:
+    if locked and actor.member_id == member.id:
+        raise PermissionDenied("Sie können sich nicht selbst sperren.")
+    if member.locked == locked:
+        return
+    before = snapshot(member)
+    member.locked = locked
+    if locked:
+        member.session_version += 1
+    audit.record(
+        session,
+        actor,
+        "member.lock" if locked else "member.unlock",
+        member.code,
+        before=before,
+        after=snapshot(member),
+    )
+    session.flush()
+
+
+def set_password(
+    session: Session,
+    member: Member,
+    password: str,
+    actor: audit.Actor,
+    *,
+    hash_method: str = DEFAULT_HASH_METHOD,
+    must_change: bool = False,
+) -> None:
+    """Set a new password; every other session of the member ends."""
+    member.password_hash = hash_password(validate_password(password), hash_method)
+    member.must_change_password = must_change
+    member.session_version += 1
+    audit.record(session, actor, "member.password", member.code)
+    session.flush()
+
+
+def delete(session: Session, member: Member, actor: audit.Actor) -> None:
+    """Delete a member with their tokens and journal (as the seed says); the audit log keeps it."""
+    if actor.member_id == member.id:
+        raise PermissionDenied("Sie können sich nicht selbst löschen.")
+    if member.is_admin and count_admins(session) <= 1:
+        raise PermissionDenied("Der letzte Administrator kann nicht gelöscht werden.")
+    audit.record(session, actor, "member.delete", member.code, before=snapshot(member))
+    session.delete(member)
+    session.flush()
+
+
+def count_admins(session: Session) -> int:
+    return (
+        session.scalar(select(func.count()).select_from(Member).where(Member.is_admin.is_(True)))
+        or 0
+    )
+
+
+def list_all(session: Session, *, limit: int | None = None, offset: int = 0) -> list[Member]:
+    query = select(Member).order_by(Member.last_name, Member.first_name, Member.id)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def ensure_bootstrap_admin(
+    session: Session, *, hash_method: str = DEFAULT_HASH_METHOD
+) -> str | None:
+    """On an empty database create admin 9999999999 with a random one-time password.
+
+    Returns that password (to be shown once) or None when members already exist.
+    """
+    if session.scalar(select(func.count()).select_from(Member)):
+        return None
+    password = secrets.token_urlsafe(12)
+    create(
+        session,
+        NewMember(
+            code=BOOTSTRAP_ADMIN_CODE,
+            first_name="Admin",
+            last_name="FVH",
+            password=password,
+            is_admin=True,
+            must_change_password=True,
+        ),
+        audit.Actor.system(),
+        hash_method=hash_method,
+    )
+    return password

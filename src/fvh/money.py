@@ -1,0 +1,60 @@
+"""Money is an integer number of cents. This module is the one place that parses and formats it."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from babel import Locale
+from babel.core import UnknownLocaleError
+from babel.numbers import format_currency, format_decimal
+
+from fvh.errors import ValidationError
+
+MAX_ABS_CENTS = 10_000_000_00  # ten million units: far beyond any tally list, well inside BIGINT
+_AMOUNT_RE = re.compile(r"^[+-]?\d{1,12}([.,]\d{1,6})?$")
+_ISO_CODE_RE = re.compile(r"^[A-Z]{3}$")
+
+
+def parse_amount(text: str | int, *, decimals: int = 2, field: str = "amount") -> int:
+    """Parse "10", "-2.50" or "-2,50" into cents; refuse more decimals than the currency has."""
+    raw = str(text).strip().replace(" ", "")
+    if not _AMOUNT_RE.match(raw):
+        raise ValidationError(f"Kein gültiger Betrag: {text!r}", field)
+    try:
+        value = Decimal(raw.replace(",", "."))
+    except InvalidOperation as exc:  # defensive: the pattern admits only valid decimals
+        raise ValidationError(f"Kein gültiger Betrag: {text!r}", field) from exc
+    if value != value.quantize(Decimal(1).scaleb(-decimals)):
+        raise ValidationError(f"Höchstens {decimals} Nachkommastellen erlaubt.", field)
+    cents = int(value * 100)
+    if abs(cents) > MAX_ABS_CENTS:
+        raise ValidationError("Betrag außerhalb des erlaubten Bereichs.", field)
+    return cents
+
+
+def cents_to_number(cents: int) -> int | float:
+    """The JSON number terminals read: an int for whole amounts, a float otherwise."""
+    if cents % 100 == 0:
+        return cents // 100
+    return cents / 100
+
+
+def format_cents(cents: int, currency: str = "EUR", decimals: int = 2, locale: str = "de") -> str:
+    """Format an amount for people: `12,50 €` in German, `€12.50` in English.
+
+    An ISO currency code gets the locale's currency pattern; any other unit (say "Striche")
+    is written after the number.
+    """
+    value = Decimal(cents) / 100
+    try:
+        loc = Locale.parse(locale)
+    except (UnknownLocaleError, ValueError):
+        loc = Locale.parse("de")
+    digits = "0" * decimals
+    if _ISO_CODE_RE.match(currency):
+        pattern = loc.currency_formats["standard"].pattern.split(";")[0]
+        pattern = re.sub(r"0\.0+", "0" + (f".{digits}" if digits else ""), pattern)
+        return format_currency(value, currency, format=pattern, locale=loc, currency_digits=False)
+    number = format_decimal(value, format="#,##0" + (f".{digits}" if digits else ""), locale=loc)
+    return f"{number} {currency}".strip()

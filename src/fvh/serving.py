@@ -1,0 +1,81 @@
+"""Running the app: gunicorn in production, Flask's server only in debug mode."""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any
+
+import click
+from gunicorn.app.base import BaseApplication
+
+from fvh.config import Config
+
+ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+def default_workers(config: Config) -> int:
+    if config.gunicorn_workers > 0:
+        return config.gunicorn_workers
+    return min(2 * multiprocessing.cpu_count() + 1, 8)
+
+
+def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:
+    return {
+        "bind": bind,
+        "workers": default_workers(config),
+        "worker_class": "gthread",
+        "threads": 4,
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "accesslog": "-",
+        "errorlog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "loglevel": config.log_level.lower(),
+    }
+
+
+class FvhGunicorn(BaseApplication):
+    """gunicorn with our settings; each worker builds its own app (no connections shared)."""
+
+    def __init__(self, config: Config, mode: str, options: dict[str, Any]) -> None:
+        self.fvh_config = config
+        self.mode = mode
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from fvh.app import create_app
+
+        return create_app(self.fvh_config, mode=self.mode)
+
+
+def run(
+    config: Config, part: str | None, *, host: str | None = None, port: int | None = None
+) -> None:
+    """Serve `part` ("api", "gui" or None for both) until interrupted."""
+    if part == "gui":
+        mode, host, port, debug = (
+            "gui",
+            host or config.gui_host,
+            port or config.gui_port,
+            config.gui_debug,
+        )
+    else:
+        mode = "api" if part == "api" else "combined"
+        host, port = host or config.api_host, port or config.api_port
+        debug = config.api_debug if part == "api" else config.debug
+    url = f"http://{host}:{port}/"
+    click.echo(f"FVH ({mode}) listening on {url}")
+    if mode == "combined":
+        click.echo(f"  GUI: {url}   API: {url.rstrip('/')}{config.api_prefix}/")
+    if debug:
+        from fvh.app import create_app
+
+        create_app(config, mode=mode).run(host=host, port=port, debug=True, use_reloader=False)
+        return
+    FvhGunicorn(config, mode, gunicorn_options(config, f"{host}:{port}")).run()

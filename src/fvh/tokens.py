@@ -1,0 +1,127 @@
+"""NFC tokens: raw bytes (1..32) that terminals send base64-encoded and admins type as hex."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fvh import audit
+from fvh.errors import DuplicateToken, TokenNotFound, ValidationError
+from fvh.models import Member, Token, UnknownTokenScan, utcnow
+
+MAX_TOKEN_BYTES = 32
+_HEX_SEPARATORS = re.compile(r"[\s:\-]")
+# last_used is written at most this often per token, so that a burst of taps stays cheap.
+LAST_USED_RESOLUTION = timedelta(seconds=1)
+
+
+def _check_length(data: bytes, field: str) -> bytes:
+    if not 1 <= len(data) <= MAX_TOKEN_BYTES:
+        raise ValidationError(
+            f"Ein Token hat 1 bis {MAX_TOKEN_BYTES} Bytes, nicht {len(data)}.", field
+        )
+    return data
+
+
+def parse_hex(text: str) -> bytes:
+    """Hex as admins type it: case, spaces, colons and dashes do not matter."""
+    cleaned = _HEX_SEPARATORS.sub("", text or "")
+    if len(cleaned) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", cleaned):
+        raise ValidationError("Keine gültige Hex-Eingabe (z. B. 04:A2:2B:1C).", "token")
+    return _check_length(bytes.fromhex(cleaned), "token")
+
+
+def parse_base64(text: object) -> bytes:
+    """Base64 as terminals send it (standard alphabet, padding required)."""
+    if not isinstance(text, str):
+        raise ValidationError("Das Feld 'token' muss ein Base64-Text sein.", "token")
+    try:
+        data = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationError("Das Feld 'token' ist kein gültiges Base64.", "token") from exc
+    return _check_length(data, "token")
+
+
+def to_hex(data: bytes) -> str:
+    """Display form, e.g. `04:A2:2B:1C`."""
+    return ":".join(f"{b:02X}" for b in data)
+
+
+def find(session: Session, data: bytes) -> Token | None:
+    return session.scalar(select(Token).where(Token.data == data))
+
+
+def get(session: Session, token_id: int) -> Token:
+    token = session.get(Token, token_id)
+    if token is None:
+        raise TokenNotFound(f"unknown token {token_id}")
+    return token
+
+
+def add(session: Session, member: Member, data: bytes, name: str, actor: audit.Actor) -> Token:
+    """Assign a token to a member; a token someone already owns is refused, naming the owner."""
+    existing = find(session, data)
+    if existing is not None:
+        owner = existing.member
+        raise DuplicateToken(
+            f"Der Token {to_hex(data)} gehört bereits {owner.full_name} ({owner.code}).",
+            owner.full_name,
+        )
+    name = (name or "").strip()
+    if len(name) > 255:
+        raise ValidationError("Der Name ist zu lang (höchstens 255 Zeichen).", "name")
+    token = Token(member_id=member.id, data=data, name=name)
+    session.add(token)
+    # An assigned token is no longer unknown.
+    scan = session.scalar(select(UnknownTokenScan).where(UnknownTokenScan.data == data))
+    if scan is not None:
+        session.delete(scan)
+    session.flush()
+    audit.record(
+        session, actor, "token.add", member.code, after={"token": to_hex(data), "name": name}
+    )
+    return token
+
+
+def remove(session: Session, token: Token, actor: audit.Actor) -> None:
+    audit.record(
+        session,
+        actor,
+        "token.delete",
+        token.member.code,
+        before={"token": to_hex(token.data), "name": token.name},
+    )
+    session.delete(token)
+    session.flush()
+
+
+def mark_used(session: Session, token: Token) -> None:
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        token.last_used_at = now
+
+
+def record_unknown_scan(session: Session, data: bytes, terminal: str) -> UnknownTokenScan:
+    """Remember a token that no member owns, so an admin can assign it with one click."""
+    now = utcnow()
+    scan = session.scalar(select(UnknownTokenScan).where(UnknownTokenScan.data == data))
+    if scan is None:
+        scan = UnknownTokenScan(
+            data=data,
+            first_seen_at=now,
+            last_seen_at=now,
+            scan_count=1,
+            last_terminal=terminal[:255],
+        )
+        session.add(scan)
+    else:
+        scan.last_seen_at = now
+        scan.scan_count += 1
+        scan.last_terminal = terminal[:255]
+    session.flush()
+    return scan
