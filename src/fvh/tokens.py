@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fvh import audit
@@ -109,19 +110,24 @@ def mark_used(session: Session, token: Token) -> None:
 def record_unknown_scan(session: Session, data: bytes, terminal: str) -> UnknownTokenScan:
     """Remember a token that no member owns, so an admin can assign it with one click."""
     now = utcnow()
-    scan = session.scalar(select(UnknownTokenScan).where(UnknownTokenScan.data == data))
+    query = select(UnknownTokenScan).where(UnknownTokenScan.data == data)
+    scan = session.scalar(query)
     if scan is None:
-        scan = UnknownTokenScan(
+        new = UnknownTokenScan(
             data=data,
             first_seen_at=now,
             last_seen_at=now,
             scan_count=1,
             last_terminal=terminal[:255],
         )
-        session.add(scan)
-    else:
-        scan.last_seen_at = now
-        scan.scan_count += 1
-        scan.last_terminal = terminal[:255]
+        try:
+            with session.begin_nested():
+                session.add(new)
+            return new
+        except IntegrityError:  # a concurrent scan of the same token inserted it first
+            scan = session.scalars(query).one()
+    scan.last_seen_at = now
+    scan.scan_count += 1
+    scan.last_terminal = terminal[:255]
     session.flush()
     return scan

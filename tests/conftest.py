@@ -1,0 +1,146 @@
+"""Test fixtures: the same tests run on SQLite and, when configured, MariaDB and PostgreSQL.
+
+FVH_TEST_MYSQL_URL / FVH_TEST_POSTGRES_URL name a server (and a database to connect to for
+administration); each test session creates its own database there, migrates it once, and
+drops it at the end. A configured server that cannot be reached is an error, never a skip.
+Between tests every table is emptied, after checking that the ledger is consistent.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from fvh import ledger, migrate
+from fvh.app import get_database
+from fvh.db import Database
+from fvh.models import Base
+
+from tests.builders import Builder
+
+TEST_HASH_METHOD = "pbkdf2:sha256:1000"  # cheap hashing keeps the suite fast
+BACKENDS = ["sqlite"]
+if os.environ.get("FVH_TEST_MYSQL_URL"):
+    BACKENDS.append("mysql")
+if os.environ.get("FVH_TEST_POSTGRES_URL"):
+    BACKENDS.append("postgresql")
+
+
+def _unique_name(worker_id: str) -> str:
+    return f"fvh_test_{worker_id}_{uuid.uuid4().hex[:8]}"
+
+
+def create_server_database(backend: str, name: str) -> str:
+    """Create database `name` on the configured server; return its SQLAlchemy URL."""
+    env = "FVH_TEST_MYSQL_URL" if backend == "mysql" else "FVH_TEST_POSTGRES_URL"
+    server = make_url(os.environ[env])
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if backend == "mysql":
+            conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        else:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_server_database(backend: str, name: str) -> None:
+    env = "FVH_TEST_MYSQL_URL" if backend == "mysql" else "FVH_TEST_POSTGRES_URL"
+    admin = create_engine(make_url(os.environ[env]), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if backend == "mysql":
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        else:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def worker_id(request: pytest.FixtureRequest) -> str:
+    return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Iterator[str]:
+    """A migrated, empty database of one backend for this test session."""
+    backend: str = request.param
+    name = _unique_name(worker_id)
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'fvh.sqlite3'}"
+    else:
+        url = create_server_database(backend, name)
+    database = Database(url)
+    try:
+        migrate.upgrade(database.engine)
+    finally:
+        database.dispose()
+    yield url
+    if backend != "sqlite":
+        drop_server_database(backend, name)
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    return make_url(database_url).get_backend_name()
+
+
+def empty_all_tables(database: Database) -> None:
+    with database.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def config(database_url: str, tmp_path: Path) -> dict[str, object]:
+    return {
+        "DATABASE_URL": database_url,
+        "APP_SECRET": "test-secret-" + uuid.uuid4().hex,
+        "PASSWORD_HASH_METHOD": TEST_HASH_METHOD,
+        "DATA_DIR": str(tmp_path),
+        "TESTING": True,
+    }
+
+
+@pytest.fixture
+def app(config: dict[str, object], request: pytest.FixtureRequest):
+    from fvh import create_app
+
+    application = create_app(config)
+    database = application.extensions["fvh_db"]
+    yield application
+    try:
+        if not request.node.get_closest_marker("corrupts_ledger"):
+            with database.session() as session:
+                assert ledger.check(session) == [], "ledger inconsistent after the test"
+    finally:
+        empty_all_tables(database)
+        database.dispose()
+
+
+@pytest.fixture
+def database(app) -> Database:
+    with app.app_context():
+        return get_database()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def build(database: Database) -> Builder:
+    """Helpers that create members, tokens and keys through the domain core."""
+    return Builder(database, TEST_HASH_METHOD)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "corrupts_ledger: the test breaks the ledger on purpose")
