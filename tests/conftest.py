@@ -21,7 +21,6 @@ from fvh import ledger, migrate
 from fvh.app import get_database
 from fvh.db import Database
 from fvh.models import Base
-
 from tests.builders import Builder
 
 TEST_HASH_METHOD = "pbkdf2:sha256:1000"  # cheap hashing keeps the suite fast

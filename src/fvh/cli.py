@@ -33,6 +33,10 @@ class Context:
             )
         return self._database
 
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.dispose()
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction; a domain error becomes a clear message and exit code 1."""
@@ -52,6 +56,7 @@ pass_ctx = click.make_pass_decorator(Context)
 def main(ctx: click.Context) -> None:
     """FVH – Feuerwehr-Versorgungs-Helfer: accounts, ledger and terminal API."""
     ctx.obj = Context(load_config())
+    ctx.call_on_close(ctx.obj.close)
 
 
 # --- database -----------------------------------------------------------------------------
@@ -223,7 +228,7 @@ def token_add(ctx: Context, code: str, hex_data: str, name: str) -> None:
         click.echo(f"Token {tokens.to_hex(token.data)} assigned to {member.full_name}.")
 
 
-@main.command("book")
+@main.command("book", context_settings={"ignore_unknown_options": True})
 @click.argument("code")
 @click.argument("amount")
 @click.argument("description")

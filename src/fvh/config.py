@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values
 
 DEFAULT_SECRET = "change-me"  # noqa: S105 - the placeholder that production refuses
 
@@ -77,9 +77,9 @@ def load_config(overrides: Mapping[str, Any] | None = None, *, env_file: bool = 
     Overrides use the field names in lower case (`database_url`) or the variable names
     (`DATABASE_URL`); they win over the environment, which wins over `.env`.
     """
-    if env_file:
-        load_dotenv(Path.cwd() / ".env", override=False)
-    env = {k: v for k, v in os.environ.items() if v != ""}
+    merged: dict[str, str | None] = dict(dotenv_values(Path.cwd() / ".env")) if env_file else {}
+    merged.update(os.environ)  # the real environment wins over the file
+    env = {k: v for k, v in merged.items() if v}
     values: dict[str, Any] = {}
     for f in fields(Config):
         if f.name == "extra":

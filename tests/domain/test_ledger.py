@@ -1,0 +1,182 @@
+"""The ledger: bookings, floors, reversals, deletion and the consistency check."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+
+from fvh import audit, ledger, members
+from fvh import settings as system_settings
+from fvh.errors import (
+    AlreadyReversed,
+    BelowMinimum,
+    MemberLocked,
+    MemberNotFound,
+    NotFound,
+    ValidationError,
+)
+from fvh.models import AuditEntry, Member, Transaction
+
+ADMIN = audit.Actor.for_member(1, "Admin Test")
+TERMINAL = audit.Actor.system("Terminal")
+
+
+def _member(session, code):
+    return members.get_by_code(session, code)
+
+
+def test_credit_and_debit_update_balance_and_journal_together(build, database):
+    build.member(code="1000000001")
+    with database.session() as s:
+        m = _member(s, "1000000001")
+        first = ledger.book(s, m.id, 2500, "Einzahlung", ADMIN)
+        second = ledger.book(s, m.id, -750, "Korrektur", ADMIN)
+    assert (first.balance_cents, second.balance_cents) == (2500, 1750)
+    with database.session() as s:
+        entries = s.scalars(select(Transaction).order_by(Transaction.id)).all()
+        assert [e.amount_cents for e in entries] == [2500, -750]
+        assert entries[0].booked_by_kind == "member"
+        assert entries[0].booked_by_label == "Admin Test"
+        assert _member(s, "1000000001").balance_cents == 1750
+
+
+def test_admin_correction_ignores_floor_and_lock(build, database):
+    build.member(code="1000000002", locked=True)
+    with database.session() as s:
+        booking = ledger.book(s, _member(s, "1000000002").id, -500, "Korrektur", ADMIN)
+    assert booking.balance_cents == -500
+
+
+def test_terminal_debit_respects_global_floor(build, database):
+    build.member(code="1000000003", balance_cents=150)
+    with database.session() as s:
+        m = _member(s, "1000000003")
+        assert ledger.debit_at_terminal(s, m, "Kasse", TERMINAL).balance_cents == 50
+        with pytest.raises(BelowMinimum) as info:
+            ledger.debit_at_terminal(s, m, "Kasse", TERMINAL)
+    assert info.value.balance_cents == 50
+    assert info.value.floor_cents == 0
+    assert build.balance("1000000003") == 50
+
+
+def test_member_minimum_overrides_global_floor(build, database):
+    build.member(code="1000000004", min_balance_cents=-300)
+    with database.session() as s:
+        m = _member(s, "1000000004")
+        balances = [
+            ledger.debit_at_terminal(s, m, "Kasse", TERMINAL).balance_cents for _ in range(3)
+        ]
+        with pytest.raises(BelowMinimum):
+            ledger.debit_at_terminal(s, m, "Kasse", TERMINAL)
+    assert balances == [-100, -200, -300]
+
+
+def test_global_floor_and_default_amount_come_from_settings(build, database):
+    build.member(code="1000000005", balance_cents=100)
+    with database.session() as s:
+        system_settings.update(s, ADMIN, min_balance_cents=-500, default_amount_cents=-250)
+    with database.session() as s:
+        m = _member(s, "1000000005")
+        assert ledger.debit_at_terminal(s, m, "Kasse", TERMINAL).balance_cents == -150
+        assert ledger.debit_at_terminal(s, m, "Kasse", TERMINAL).balance_cents == -400
+        with pytest.raises(BelowMinimum):
+            ledger.debit_at_terminal(s, m, "Kasse", TERMINAL)
+
+
+def test_locked_member_cannot_book_at_terminal(build, database):
+    build.member(code="1000000006", first_name="Karl", balance_cents=1000, locked=True)
+    with database.session() as s, pytest.raises(MemberLocked) as info:
+        ledger.debit_at_terminal(s, _member(s, "1000000006"), "Kasse", TERMINAL)
+    assert info.value.first_name == "Karl"
+    assert build.balance("1000000006") == 1000
+
+
+def test_credit_is_allowed_below_floor(build, database):
+    build.member(code="1000000007")
+    with database.session() as s:
+        m = _member(s, "1000000007")
+        ledger.book(s, m.id, -1000, "Altschulden", ADMIN)
+        assert ledger.book(s, m.id, 300, "Einzahlung", ADMIN).balance_cents == -700
+
+
+@pytest.mark.parametrize("amount", [0, 1.5, "100", True, 10**12])
+def test_invalid_amounts_are_refused(build, database, amount):
+    build.member(code="1000000008")
+    with database.session() as s, pytest.raises(ValidationError):
+        ledger.book(s, _member(s, "1000000008").id, amount, "x", ADMIN)
+    assert build.balance("1000000008") == 0
+
+
+def test_description_rules(build, database):
+    build.member(code="1000000009")
+    with database.session() as s:
+        m = _member(s, "1000000009")
+        with pytest.raises(ValidationError):
+            ledger.book(s, m.id, 100, "", ADMIN)
+        with pytest.raises(ValidationError):
+            ledger.book(s, m.id, 100, "x" * 256, ADMIN)
+
+
+def test_unknown_member_is_not_found(database):
+    with database.session() as s, pytest.raises(MemberNotFound):
+        ledger.book(s, 999999, 100, "Einzahlung", ADMIN)
+
+
+def test_reverse_creates_linked_counter_entry_once(build, database):
+    build.member(code="1000000010")
+    with database.session() as s:
+        original = ledger.book(s, _member(s, "1000000010").id, 500, "Einzahlung", ADMIN)
+    with database.session() as s:
+        storno = ledger.reverse(s, original.transaction_id, ADMIN)
+    assert storno.balance_cents == 0
+    with database.session() as s:
+        entry = s.get(Transaction, storno.transaction_id)
+        assert entry.reverses_id == original.transaction_id
+        assert entry.amount_cents == -500
+        assert entry.description == "Storno: Einzahlung"
+        with pytest.raises(AlreadyReversed):
+            ledger.reverse(s, original.transaction_id, ADMIN)
+        with pytest.raises(AlreadyReversed):
+            ledger.reverse(s, storno.transaction_id, ADMIN)
+        with pytest.raises(NotFound):
+            ledger.reverse(s, 987654, ADMIN)
+        assert s.scalar(select(AuditEntry.action).where(AuditEntry.action == "transaction.reverse"))
+
+
+def test_book_many_is_all_or_nothing(build, database):
+    a = build.member(code="1000000011")
+    b = build.member(code="1000000012")
+    with database.session() as s:
+        bookings = ledger.book_many(s, [b.id, a.id, a.id], 1000, "Grillfest", ADMIN)
+    assert sorted(x.member_id for x in bookings) == sorted([a.id, b.id])
+    with pytest.raises(MemberNotFound), database.session() as s:
+        ledger.book_many(s, [a.id, 999999], 1000, "Grillfest", ADMIN)
+    assert build.balance("1000000011") == 1000
+    assert build.balance("1000000012") == 1000
+
+
+def test_delete_journal_of_one_member_and_of_everyone(build, database):
+    build.member(code="1000000013", balance_cents=700)
+    build.member(code="1000000014", balance_cents=300)
+    with database.session() as s:
+        assert ledger.delete_journal(s, ADMIN, _member(s, "1000000013")) == 1
+    assert build.balance("1000000013") == 0
+    assert build.balance("1000000014") == 300
+    with database.session() as s:
+        assert ledger.delete_journal(s, ADMIN) == 1
+        assert ledger.total_balance(s) == 0
+        actions = s.scalars(select(AuditEntry.action)).all()
+    assert actions.count("journal.delete") == 2
+
+
+@pytest.mark.corrupts_ledger
+def test_check_finds_a_corrupted_balance(build, database):
+    build.member(code="1000000015", balance_cents=500)
+    build.member(code="1000000016")
+    with database.session() as s:
+        assert ledger.check(s) == []
+        s.execute(update(Member).where(Member.code == "1000000015").values(balance_cents=400))
+        s.execute(update(Member).where(Member.code == "1000000016").values(balance_cents=1))
+    with database.session() as s:
+        found = {(m.code, m.balance_cents, m.journal_cents) for m in ledger.check(s)}
+    assert found == {("1000000015", 400, 500), ("1000000016", 1, 0)}
