@@ -201,3 +201,23 @@ def test_settings_defaults_validation_and_audit(database):
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "settings.update"))
         assert '"default_amount_cents": -100' in entry.before
         assert '"organisation_name": "FF Musterdorf"' in entry.after
+
+
+def test_idempotency_records_expire_after_the_ttl_but_never_before_24h(database):
+    from datetime import timedelta
+
+    from fvh import idempotency
+    from fvh.models import IdempotencyRecord, utcnow
+
+    with database.session() as s:
+        client = keys.create_client(s, "Kasse", ACTOR)
+        row, _ = keys.create_key(s, client, ACTOR)
+        for key, age in (("old", 49), ("day", 23), ("new", 0)):
+            record = idempotency.reserve(s, row.id, key, "h")
+            idempotency.complete(record, 200, {"saldo": 1})
+            record.created_at = utcnow() - timedelta(hours=age)
+    with database.session() as s:
+        assert idempotency.purge_expired(s, timedelta(hours=1)) == 1  # clamped to 24 h
+        assert idempotency.purge_expired(s, timedelta(hours=48)) == 0
+        left = set(s.scalars(select(IdempotencyRecord.key)))
+    assert left == {"day", "new"}

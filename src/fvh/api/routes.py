@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
@@ -110,6 +111,9 @@ def _commit_answer(session: Session, compute: Callable[[Session], Answer]) -> Re
         stored = idempotency.lookup(session, api_key_id, key, fingerprint)
         if stored is None:
             record = idempotency.reserve(session, api_key_id, key, fingerprint)
+            idempotency.purge_expired_if_due(
+                session, timedelta(hours=app_settings().idempotency_ttl_hours)
+            )
     except idempotency.KeyReusedWithOtherRequest as exc:
         return error(exc.message, 422)
     except idempotency.RequestInProgress as exc:

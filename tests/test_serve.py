@@ -1,0 +1,144 @@
+"""`fvh db upgrade` + `fvh serve` as an operator runs them: real gunicorn on a free port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+FVH = [sys.executable, "-m", "fvh"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _request(url: str, *, method: str = "GET", body: dict | None = None, key: str | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("X-API-Key", key)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'fvh.sqlite3'}",
+        "GUNICORN_WORKERS": "2",
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+    }
+    environment.pop("API_DEBUG", None)
+    environment.pop("GUI_DEBUG", None)
+    return environment
+
+
+def _fvh(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [*FVH, *args], env=env, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+
+def _start(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*FVH, "serve", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_until_up(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not come up")
+
+
+def _stop(process: subprocess.Popen) -> str:
+    os.killpg(process.pid, signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    return output
+
+
+def test_upgrade_then_serve_combined_with_gunicorn(env):
+    first = _fvh(env, "db", "upgrade")
+    assert "9999999999" in first
+    _fvh(env, "member", "add", "1234567890", "Max", "Muster")
+    _fvh(env, "book", "1234567890", "3", "Einzahlung")
+    key = _fvh(env, "api-key", "create", "Kasse").strip()
+
+    port = _free_port()
+    process = _start(env, "--port", str(port))
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_up(f"{base}/api/health", process)
+        status, body = _request(
+            f"{base}/api/person/1234567890/transaktion", method="PUT",
+            body={"beschreibung": "Kasse Theke"}, key=key,
+        )
+        assert (status, body["saldo"], body["vorname"]) == (200, 2, "Max")
+        assert _request(f"{base}/api/version")[0] == 401
+        with urllib.request.urlopen(f"{base}/", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        output = _stop(process)
+    assert "gunicorn" in output.lower() or "Booting worker" in output
+    assert f"http://127.0.0.1:{port}/" in output
+    assert key not in output  # keys never reach the logs
+    assert process.returncode == 0
+
+
+def test_serve_api_and_gui_apart(env):
+    _fvh(env, "db", "upgrade")
+    api_port, gui_port = _free_port(), _free_port()
+    api = _start(env, "api", "--port", str(api_port))
+    gui = _start(env, "gui", "--port", str(gui_port))
+    try:
+        _wait_until_up(f"http://127.0.0.1:{api_port}/health", api)
+        _wait_until_up(f"http://127.0.0.1:{gui_port}/", gui)
+        assert _status(f"http://127.0.0.1:{api_port}/api/health") == 404
+        assert _status(f"http://127.0.0.1:{gui_port}/health") == 404
+    finally:
+        _stop(api)
+        _stop(gui)
+
+
+def test_serve_refuses_an_unmigrated_database(env):
+    result = subprocess.run(
+        [*FVH, "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "fvh db upgrade" in result.stderr
