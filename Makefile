@@ -31,6 +31,7 @@ run: $(RUNTIME_STAMP) ## Install, migrate the database and start the server (GUI
 	$(BIN)/fvh serve
 
 test: $(DEV_STAMP) ## Install and run the whole test suite
+	sh installation/ci-prereqs.sh
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP) ## ruff lint and format check

@@ -141,5 +141,25 @@ def build(database: Database) -> Builder:
     return Builder(database, TEST_HASH_METHOD)
 
 
+ALLOWED_SMTP: set[tuple[str, int]] = set()
+
+
+@pytest.fixture(autouse=True)
+def disallow_unexpected_smtp(monkeypatch: pytest.MonkeyPatch):
+    """Fail any test that opens an SMTP connection no fixture has allowed."""
+    import smtplib
+
+    real_connect = smtplib.SMTP.connect
+
+    def guarded_connect(self, host="localhost", port=0, source_address=None):
+        if (host, int(port)) not in ALLOWED_SMTP:
+            pytest.fail(f"unexpected SMTP connection to {host}:{port}")
+        return real_connect(self, host, port, source_address)
+
+    monkeypatch.setattr(smtplib.SMTP, "connect", guarded_connect)
+    yield
+    ALLOWED_SMTP.clear()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "corrupts_ledger: the test breaks the ledger on purpose")

@@ -22,6 +22,12 @@ DOMAIN_MODULES = [
     "fvh.db",
     "fvh.config",
     "fvh.errors",
+    "fvh.logins",
+    "fvh.notify",
+    "fvh.mail",
+    "fvh.backup",
+    "fvh.legacy",
+    "fvh.doctor",
 ]
 
 
@@ -37,7 +43,9 @@ def test_domain_core_does_not_import_flask():
 
 def test_factory_does_not_connect(tmp_path):
     # An unreachable server: building the app must still work (nothing connects at start-up).
-    app = create_app({"DATABASE_URL": "postgresql+psycopg://u@127.0.0.1:1/x", "APP_SECRET": "x"})
+    app = create_app(
+        {"DATABASE_URL": "postgresql+psycopg://u@127.0.0.1:1/x", "APP_SECRET": "x" * 32}
+    )
     assert app.extensions["fvh_db"].url.startswith("postgresql")
 
 

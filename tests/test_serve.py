@@ -50,9 +50,11 @@ def env(tmp_path: Path) -> dict[str, str]:
     environment = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'fvh.sqlite3'}",
+        "DATA_DIR": str(tmp_path),
         "GUNICORN_WORKERS": "2",
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     }
+    environment.pop("APP_SECRET", None)  # `fvh db upgrade` creates one in DATA_DIR
     environment.pop("API_DEBUG", None)
     environment.pop("GUI_DEBUG", None)
     return environment
@@ -99,6 +101,7 @@ def test_upgrade_then_serve_combined_with_gunicorn(env):
     _fvh(env, "member", "add", "1234567890", "Max", "Muster")
     _fvh(env, "book", "1234567890", "3", "Einzahlung")
     key = _fvh(env, "api-key", "create", "Kasse").strip()
+    admin_key = _fvh(env, "api-key", "create", "Monitoring", "--scope", "admin").strip()
 
     port = _free_port()
     process = _start(env, "--port", str(port))
@@ -106,11 +109,25 @@ def test_upgrade_then_serve_combined_with_gunicorn(env):
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(f"{base}/api/health", process)
         status, body = _request(
-            f"{base}/api/person/1234567890/transaktion", method="PUT",
-            body={"beschreibung": "Kasse Theke"}, key=key,
+            f"{base}/api/person/1234567890/transaktion",
+            method="PUT",
+            body={"beschreibung": "Kasse Theke"},
+            key=key,
         )
         assert (status, body["saldo"], body["vorname"]) == (200, 2, "Max")
         assert _request(f"{base}/api/version")[0] == 401
+        for _ in range(3):  # spread over the workers; metrics must add up across them
+            _request(
+                f"{base}/api/person/1234567890/transaktion",
+                method="PUT",
+                body={"beschreibung": "Kasse Theke"},
+                key=key,
+            )
+        metrics = urllib.request.Request(f"{base}/metrics", headers={"X-API-Key": admin_key})
+        with urllib.request.urlopen(metrics, timeout=10) as response:
+            text = response.read().decode()
+        assert 'fvh_bookings_total{endpoint="api.book_by_code",outcome="booked"} 3.0' in text
+        assert 'fvh_bookings_total{endpoint="api.book_by_code",outcome="block"} 1.0' in text
         with urllib.request.urlopen(f"{base}/", timeout=5) as response:
             assert response.status == 200
     finally:
@@ -118,6 +135,8 @@ def test_upgrade_then_serve_combined_with_gunicorn(env):
     assert "gunicorn" in output.lower() or "Booting worker" in output
     assert f"http://127.0.0.1:{port}/" in output
     assert key not in output  # keys never reach the logs
+    assert admin_key not in output
+    assert "rid=" in output  # access log lines carry the request id
     assert process.returncode == 0
 
 
@@ -137,8 +156,6 @@ def test_serve_api_and_gui_apart(env):
 
 
 def test_serve_refuses_an_unmigrated_database(env):
-    result = subprocess.run(
-        [*FVH, "serve"], env=env, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([*FVH, "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "fvh db upgrade" in result.stderr

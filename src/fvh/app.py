@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
+from fvh import observability, security
 from fvh.config import Config, load_config
 from fvh.db import Database
 
@@ -27,7 +28,9 @@ def create_app(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     settings = config if isinstance(config, Config) else load_config(config)
-    app = Flask(__name__)
+    security.check_secret(settings, testing=bool(settings.extra.get("TESTING")))
+    observability.configure_logging(settings.log_level, settings.log_format)
+    app = FvhFlask(__name__)
     app.config.update(
         SECRET_KEY=settings.app_secret,
         FVH=settings,
@@ -40,14 +43,30 @@ def create_app(
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     init_db(app, settings)
+    observability.init_app(app)
+    security.init_headers(app)
+    security.init_proxy(app, settings)
 
-    from fvh import api, web
+    from fvh import api, ops, web
 
+    ops.init_app(app)
     if mode in ("combined", "api"):
         api.init_app(app, prefix=settings.api_prefix if mode == "combined" else "")
     if mode in ("combined", "gui"):
         web.init_app(app)
     return app
+
+
+class FvhFlask(Flask):
+    """Flask with one addition: STATIC_URL_PREFIX moves static URLs (e.g. to a proxy's path)."""
+
+    def url_for(self, endpoint: str, /, *args: Any, **values: Any) -> str:
+        prefix = self.config["FVH"].static_url_prefix
+        if prefix and (endpoint == "static" or endpoint.endswith(".static")):
+            blueprint = endpoint.rpartition(".")[0]
+            folder = f"/{blueprint}" if blueprint else ""
+            return f"{prefix.rstrip('/')}{folder}/{values['filename']}"
+        return super().url_for(endpoint, *args, **values)
 
 
 def init_db(app: Flask, settings: Config) -> None:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fvh.models import AuditEntry
@@ -60,3 +61,33 @@ def _dump(value: Any) -> str | None:
     if value is None:
         return None
     return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[AuditEntry]
+    total: int
+
+
+def list_entries(
+    session: Session, *, action: str = "", text: str = "", limit: int = 50, offset: int = 0
+) -> AuditPage:
+    """Audit entries, newest first; `action` is a prefix (e.g. "member."), `text` a target part."""
+    conditions = []
+    if action:
+        conditions.append(AuditEntry.action.like(f"{action}%"))
+    if text.strip():
+        pattern = f"%{text.strip().lower()}%"
+        conditions.append(
+            func.lower(AuditEntry.target).like(pattern)
+            | func.lower(AuditEntry.actor_label).like(pattern)
+        )
+    total = session.scalar(select(func.count()).select_from(AuditEntry).where(*conditions)) or 0
+    rows = session.scalars(
+        select(AuditEntry)
+        .where(*conditions)
+        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return AuditPage(list(rows), total)

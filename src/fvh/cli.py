@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from fvh import audit, keys, ledger, members, migrate, tokens
 from fvh import settings as system_settings
-from fvh.config import Config, load_config
+from fvh.config import Config, ensure_secret_file, load_config
 from fvh.db import Database
 from fvh.errors import DomainError
 from fvh.money import format_cents, parse_amount
@@ -73,6 +73,7 @@ def db_upgrade(ctx: Context) -> None:
     """Create or migrate the schema to the newest version."""
     migrate.upgrade(ctx.database.engine)
     click.echo(f"Database is at revision {migrate.current_revision(ctx.database.engine)}.")
+    ctx.config = ensure_secret_file(ctx.config)
     _bootstrap_admin(ctx)
 
 
@@ -302,5 +303,128 @@ def serve(ctx: Context, part: str | None, host: str | None, port: int | None) ->
     from fvh.serving import run
 
     _require_schema(ctx)
+    ctx.config = ensure_secret_file(ctx.config)
     _bootstrap_admin(ctx)
     run(ctx.config, part, host=host, port=port)
+
+
+@main.command("doctor")
+@pass_ctx
+def doctor(ctx: Context) -> None:
+    """Check configuration, database, migrations, SMTP and the ledger; exit 1 on errors."""
+    from fvh.doctor import ERROR, diagnose
+
+    findings = diagnose(ctx.config, ctx.database)
+    for finding in findings:
+        line = f"[{finding.level.upper():7}] {finding.topic}: {finding.message}"
+        click.echo(line + (f"\n          → {finding.fix}" if finding.fix else ""))
+    if any(f.level == ERROR for f in findings):
+        sys.exit(1)
+
+
+# --- backup, restore, legacy import -------------------------------------------------------
+
+
+@main.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@pass_ctx
+def backup_command(ctx: Context, file: str) -> None:
+    """Write a consistent snapshot of the whole database to FILE (gzip'ed JSON lines)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from fvh import backup
+
+    try:
+        header = backup.write_backup(ctx.database.engine, file)
+    except backup.BackupError as exc:
+        raise click.ClickException(exc.message) from exc
+    except DBAPIError as exc:
+        raise click.ClickException(f"Database error (nothing was changed): {exc.orig}") from exc
+    click.echo(
+        f"Backup written to {file}: {header.total_rows} rows in {len(header.tables)} tables, "
+        f"schema revision {header.revision}."
+    )
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_ctx
+def restore_command(ctx: Context, file: str) -> None:
+    """Load the backup FILE into an EMPTY database (the schema is created when missing)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from fvh import backup
+
+    try:
+        header = backup.restore_backup(ctx.database.engine, file)
+    except backup.BackupError as exc:
+        raise click.ClickException(exc.message) from exc
+    except DBAPIError as exc:
+        raise click.ClickException(f"Database error (nothing was changed): {exc.orig}") from exc
+    click.echo(
+        f"Restored {header.total_rows} rows in {len(header.tables)} tables from {file} "
+        f"(made {header.created_at} by FVH {header.fvh_version} on {header.backend}). "
+        "Ledger OK."
+    )
+
+
+@main.group("mail")
+def mail_group() -> None:
+    """The e-mail outbox."""
+
+
+@mail_group.command("send")
+@pass_ctx
+def mail_send(ctx: Context) -> None:
+    """Send the e-mails that are due (for cron; the server also sends them by itself)."""
+    from fvh.mail import backlog, send_due, smtp_settings
+
+    settings = smtp_settings(ctx.config)
+    if not settings.configured:
+        raise click.ClickException("No SMTP server configured (SMTP_HOST, SMTP_SENDER).")
+    report = send_due(ctx.database, settings, limit=1000)
+    click.echo(
+        f"sent {report.sent}, failed {report.failed} (retried later), "
+        f"{backlog(ctx.database)} still queued."
+    )
+
+
+@main.command("import-legacy")
+@click.argument("url")
+@click.option(
+    "--key-scope",
+    type=click.Choice(list(keys.SCOPES)),
+    default=keys.SCOPE_TERMINAL,
+    show_default=True,
+    help="Scope of the imported API keys.",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would be imported; write nothing.")
+@click.option(
+    "--timezone",
+    "zone",
+    help="Zone of the legacy server's times, e.g. Europe/Berlin (default: this machine's).",
+)
+@pass_ctx
+def import_legacy_command(
+    ctx: Context, url: str, key_scope: str, dry_run: bool, zone: str | None
+) -> None:
+    """Import the original FVH's MySQL/MariaDB database at URL (safe to run again)."""
+    from fvh import legacy
+
+    _require_schema(ctx)
+    session = ctx.database.sessionmaker()
+    try:
+        report = legacy.import_legacy(session, url, key_scope=key_scope, zone=zone)
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    except DomainError as exc:
+        session.rollback()
+        raise click.ClickException(exc.message) from exc
+    finally:
+        session.close()
+    for line in report.lines():
+        click.echo(line)
+    if dry_run:
+        click.echo("Dry run: nothing was written.")

@@ -6,8 +6,9 @@ Every variable is documented in `.env.dist`; a test keeps the two in step.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +16,7 @@ from urllib.parse import quote
 from dotenv import dotenv_values
 
 DEFAULT_SECRET = "change-me"  # noqa: S105 - the placeholder that production refuses
+SECRET_FILE_NAME = "app_secret"  # noqa: S105 - a file name, not a secret
 
 
 def _bool(value: str) -> bool:
@@ -27,7 +29,7 @@ class Config:
 
     database_url: str = ""
     mysql_pool_size: int = 10
-    app_secret: str = DEFAULT_SECRET
+    app_secret: str = ""
     data_dir: str = "data"
     api_prefix: str = "/api"
     api_host: str = "127.0.0.1"
@@ -39,6 +41,9 @@ class Config:
     base_url: str = "/"
     static_url_prefix: str = ""
     log_level: str = "INFO"
+    log_format: str = "text"
+    proxy_fix_hops: int = 0
+    metrics_allow_ips: str = ""
     password_hash_method: str = "pbkdf2:sha256:600000"  # noqa: S105 - a method, not a secret
     idempotency_ttl_hours: int = 48
     api_max_body_bytes: int = 16 * 1024
@@ -50,6 +55,8 @@ class Config:
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_sender: str = ""
+    smtp_tls: str = "starttls"  # starttls, ssl or none
+    smtp_timeout: int = 10
     responsible_email: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -98,6 +105,10 @@ def load_config(overrides: Mapping[str, Any] | None = None, *, env_file: bool = 
             values[name] = value
         else:
             extra[key] = value
+    if not values.get("app_secret"):
+        secret_file = Path(values.get("data_dir", Config.data_dir)) / SECRET_FILE_NAME
+        if secret_file.is_file():
+            values["app_secret"] = secret_file.read_text().strip()
     return Config(**values, extra=extra)
 
 
@@ -107,3 +118,16 @@ def _convert(type_name: Any, raw: str) -> Any:
     if type_name in (int, "int"):
         return int(raw)
     return raw
+
+
+def ensure_secret_file(config: Config) -> Config:
+    """Without APP_SECRET, create a random one in DATA_DIR (readable by the owner only)."""
+    if config.app_secret:
+        return config
+    path = Path(config.data_dir) / SECRET_FILE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+    return replace(config, app_secret=path.read_text().strip())

@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from fvh import audit
 from fvh.errors import Conflict, NotFound, ValidationError
@@ -123,11 +123,26 @@ def authenticate(session: Session, presented: str | None) -> ApiKey | None:
     if not presented or len(presented) > 512:
         return None
     key = session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_key(presented), ApiKey.revoked_at.is_(None))
+        select(ApiKey)
+        .options(joinedload(ApiKey.client))  # the client names the actor of every booking
+        .where(ApiKey.key_hash == hash_key(presented), ApiKey.revoked_at.is_(None))
     )
     if key is None:
         return None
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         key.last_used_at = now
+    return key
+
+
+def list_clients(session: Session) -> list[ApiClient]:
+    """Every API client with its keys, by name."""
+    query = select(ApiClient).options(selectinload(ApiClient.keys)).order_by(ApiClient.name)
+    return list(session.scalars(query))
+
+
+def get_key(session: Session, key_id: int) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"unknown API key {key_id}")
     return key

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
 
-from fvh import audit
+from fvh import audit, notify
 from fvh import settings as settings_mod
 from fvh.errors import (
     AlreadyReversed,
@@ -64,6 +66,7 @@ def _post_entry(
     floor_cents: int | None = None,
     unlocked_only: bool = False,
     reverses_id: int | None = None,
+    system: settings_mod.SystemSettings | None = None,
 ) -> Booking | None:
     """Change the balance and write the journal row; None when a condition refused it.
 
@@ -103,6 +106,9 @@ def _post_entry(
     _expire_balance(session, member_id)
     balance = session.scalar(select(Member.balance_cents).where(Member.id == member_id))
     assert balance is not None
+    member = session.get(Member, member_id)
+    assert member is not None
+    notify.after_booking(session, member, amount_cents, balance, description, system)
     return Booking(entry.id, member_id, amount_cents, balance)
 
 
@@ -135,6 +141,7 @@ def debit_at_terminal(
         actor,
         floor_cents=system.min_balance_cents,
         unlocked_only=True,
+        system=system,
     )
     if booking is not None:
         return booking
@@ -270,3 +277,69 @@ def check(session: Session) -> list[Mismatch]:
         .order_by(Member.code)
     )
     return [Mismatch(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+
+@dataclass(frozen=True)
+class JournalFilter:
+    """Which journal entries to show: all arguments optional, combined with AND."""
+
+    member_id: int | None = None
+    text: str = ""
+    date_from: datetime | None = None  # inclusive, UTC
+    date_to: datetime | None = None  # exclusive, UTC
+    kind: str = ""  # "credit", "debit" or "" for both
+
+
+@dataclass(frozen=True)
+class JournalPage:
+    rows: list[Transaction]
+    total: int
+    reversed_ids: frozenset[int]
+
+
+def _journal_conditions(query: JournalFilter) -> list[Any]:
+    conditions: list[Any] = []
+    if query.member_id is not None:
+        conditions.append(Transaction.member_id == query.member_id)
+    if query.text.strip():
+        pattern = f"%{query.text.strip().lower()}%"
+        conditions.append(func.lower(Transaction.description).like(pattern))
+    if query.date_from is not None:
+        conditions.append(Transaction.created_at >= query.date_from)
+    if query.date_to is not None:
+        conditions.append(Transaction.created_at < query.date_to)
+    if query.kind == "credit":
+        conditions.append(Transaction.amount_cents > 0)
+    elif query.kind == "debit":
+        conditions.append(Transaction.amount_cents < 0)
+    return conditions
+
+
+def journal(
+    session: Session, query: JournalFilter, *, limit: int | None = 50, offset: int = 0
+) -> JournalPage:
+    """Journal entries, newest first, with their member loaded; `limit=None` for all."""
+    conditions = _journal_conditions(query)
+    total = (
+        session.scalar(select(func.count()).select_from(Transaction).where(*conditions)) or 0
+    )
+    rows_query = (
+        select(Transaction)
+        .where(*conditions)
+        .options(joinedload(Transaction.member))
+        .order_by(Transaction.created_at.desc(), Transaction.id.desc())
+    )
+    if limit is not None:
+        rows_query = rows_query.limit(limit).offset(offset)
+    rows = list(session.scalars(rows_query))
+    return JournalPage(rows, total, reversed_among(session, [row.id for row in rows]))
+
+
+def reversed_among(session: Session, transaction_ids: list[int]) -> frozenset[int]:
+    """Those of the given entries that a later entry reverses."""
+    if not transaction_ids:
+        return frozenset()
+    found = session.scalars(
+        select(Transaction.reverses_id).where(Transaction.reverses_id.in_(transaction_ids))
+    )
+    return frozenset(i for i in found if i is not None)

@@ -6,7 +6,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -27,13 +27,13 @@ DEFAULT_HASH_METHOD = "pbkdf2:sha256:600000"
 MAX_NAME_LENGTH = 255
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
-_CODE_RE = re.compile(r"^\d{10}$")
+_CODE_RE = re.compile(r"[0-9]{10}")  # ASCII digits only: \d would admit other scripts
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def validate_code(code: str) -> str:
     """A member code is exactly ten digits (the QR terminals read code + one letter)."""
-    if not isinstance(code, str) or not _CODE_RE.match(code):
+    if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
         raise ValidationError("Der Code muss aus genau 10 Ziffern bestehen.", "code")
     return code
 
@@ -272,3 +272,125 @@ def ensure_bootstrap_admin(
         hash_method=hash_method,
     )
     return password
+
+
+MEMBER_SORTS = {
+    "code": (Member.code,),
+    "name": (Member.last_name, Member.first_name),
+    "first_name": (Member.first_name, Member.last_name),
+    "email": (Member.email,),
+    "balance": (Member.balance_cents,),
+}
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    rows: list[Member]
+    total: int
+
+
+def search(
+    session: Session,
+    text: str = "",
+    *,
+    sort: str = "name",
+    descending: bool = False,
+    only_in_debt: bool = False,
+    limit: int | None = 50,
+    offset: int = 0,
+) -> MemberPage:
+    """Members whose code, name, e-mail or comment contains `text`, sorted and paged."""
+    conditions = []
+    if text.strip():
+        pattern = f"%{text.strip().lower()}%"
+        conditions.append(
+            or_(
+                Member.code.like(pattern),
+                func.lower(Member.first_name).like(pattern),
+                func.lower(Member.last_name).like(pattern),
+                func.lower(Member.email).like(pattern),
+                func.lower(Member.comment).like(pattern),
+            )
+        )
+    if only_in_debt:
+        conditions.append(Member.balance_cents < 0)
+    total = session.scalar(select(func.count()).select_from(Member).where(*conditions)) or 0
+    columns = MEMBER_SORTS.get(sort, MEMBER_SORTS["name"])
+    order = [c.desc() if descending else c.asc() for c in columns]
+    query = select(Member).where(*conditions).order_by(*order, Member.id)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return MemberPage(list(session.scalars(query)), total)
+
+
+@dataclass(frozen=True)
+class Totals:
+    members: int
+    balance_cents: int
+    in_debt: int
+
+
+def totals(session: Session) -> Totals:
+    """How many members, the sum of all balances, how many are below zero."""
+    count, balance, in_debt = session.execute(
+        select(
+            func.count(Member.id),
+            func.coalesce(func.sum(Member.balance_cents), 0),
+            func.coalesce(func.sum(case((Member.balance_cents < 0, 1), else_=0)), 0),
+        )
+    ).one()
+    return Totals(int(count), int(balance), int(in_debt))
+
+
+@dataclass(frozen=True)
+class MemberChanges:
+    first_name: str
+    last_name: str
+    email: str | None
+    comment: str
+    min_balance_cents: int | None
+
+
+def update_details(
+    session: Session, member: Member, changes: MemberChanges, actor: audit.Actor
+) -> None:
+    """Change names, e-mail, comment and own minimum; validated like `create`, audited."""
+    before = snapshot(member)
+    first_name = _validate_name(changes.first_name, "first_name", "Vorname")
+    last_name = _validate_name(changes.last_name, "last_name", "Nachname")
+    email = normalize_email(changes.email)
+    if email and session.scalar(
+        select(Member.id).where(Member.email == email, Member.id != member.id)
+    ):
+        raise DuplicateEmail(f"Die E-Mail-Adresse {email} ist bereits vergeben.")
+    member.first_name = first_name
+    member.last_name = last_name
+    member.email = email
+    member.comment = (changes.comment or "").strip()[:1000]
+    member.min_balance_cents = changes.min_balance_cents
+    _flush_unique(session, member)
+    after = snapshot(member)
+    if after != before:
+        audit.record(session, actor, "member.update", member.code, before=before, after=after)
+
+
+def set_admin(session: Session, member: Member, is_admin: bool, actor: audit.Actor) -> None:
+    """Grant or revoke admin rights; nobody demotes themself, the last admin stays."""
+    if member.is_admin == is_admin:
+        return
+    if not is_admin:
+        if actor.member_id == member.id:
+            raise PermissionDenied("Sie können sich nicht selbst die Admin-Rechte entziehen.")
+        if count_admins(session) <= 1:
+            raise PermissionDenied("Der letzte Administrator kann nicht entfernt werden.")
+    before = snapshot(member)
+    member.is_admin = is_admin
+    audit.record(
+        session,
+        actor,
+        "member.grant_admin" if is_admin else "member.revoke_admin",
+        member.code,
+        before=before,
+        after=snapshot(member),
+    )
+    session.flush()

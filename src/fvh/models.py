@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -60,6 +61,11 @@ class Member(Base):
     balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     # Raised on logout-everywhere, password change and lock; sessions carry it.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
+    # E-mail notifications the member opted into, and their own low-balance threshold.
+    notify_bookings: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify_zero: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify_low_balance: Mapped[bool] = mapped_column(Boolean, default=False)
+    low_balance_threshold_cents: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -203,3 +209,45 @@ class UnknownTokenScan(Base):
     scan_count: Mapped[int] = mapped_column(Integer, default=1)
     last_terminal: Mapped[str] = mapped_column(String(255), default="")
     notified_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class LoginAttempt(Base):
+    """One GUI login attempt (never the password): the log and the source of the throttle."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # What was typed as the account (code or e-mail), normalised and cut to 255 characters.
+    identifier: Mapped[str] = mapped_column(String(255), index=True)
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    ip_address: Mapped[str] = mapped_column(String(45), index=True)
+    # "success", "failed", "locked" or "throttled".
+    outcome: Mapped[str] = mapped_column(String(16))
+
+
+class OutboxMessage(Base):
+    """An e-mail written in the transaction of its event and sent after commit by a worker."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    template: Mapped[str] = mapped_column(String(64))
+    # An address, or "@responsible": the addresses in RESPONSIBLE_EMAIL at sending time.
+    recipient: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    # "pending" until sent ("sent") or given up after too many attempts ("failed").
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # A worker that claims the message leases it until then (so two never send it twice).
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_mail_outbox_status_next_attempt_at", "status", "next_attempt_at"),)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import tempfile
 from typing import Any
 
 import click
@@ -10,7 +12,7 @@ from gunicorn.app.base import BaseApplication
 
 from fvh.config import Config
 
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" rid=%({x-request-id}o)s'
 
 
 def default_workers(config: Config) -> int:
@@ -19,8 +21,30 @@ def default_workers(config: Config) -> int:
     return min(2 * multiprocessing.cpu_count() + 1, 8)
 
 
+def _child_exit(_server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges from the shared metrics folder."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def _post_worker_init(worker: Any) -> None:
+    """Each worker sends the outbox in a background thread (claims keep them apart)."""
+    start_outbox_worker(worker.wsgi)
+
+
+def start_outbox_worker(app: Any) -> None:
+    from fvh.mail import OutboxWorker, smtp_settings
+
+    settings = smtp_settings(app.config["FVH"])
+    if settings.configured:
+        OutboxWorker(app.extensions["fvh_db"], settings).start()
+
+
 def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:
     return {
+        "child_exit": _child_exit,
+        "post_worker_init": _post_worker_init,
         "bind": bind,
         "workers": default_workers(config),
         "worker_class": "gthread",
@@ -76,6 +100,11 @@ def run(
     if debug:
         from fvh.app import create_app
 
-        create_app(config, mode=mode).run(host=host, port=port, debug=True, use_reloader=False)
+        app = create_app(config, mode=mode)
+        start_outbox_worker(app)
+        app.run(host=host, port=port, debug=True, use_reloader=False)
         return
-    FvhGunicorn(config, mode, gunicorn_options(config, f"{host}:{port}")).run()
+    # Workers share their metrics through files in a folder that lives as long as the server.
+    with tempfile.TemporaryDirectory(prefix="fvh-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        FvhGunicorn(config, mode, gunicorn_options(config, f"{host}:{port}")).run()

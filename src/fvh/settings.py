@@ -21,6 +21,8 @@ class SystemSettings:
     currency: str = "EUR"
     decimals: int = 2
     organisation_name: str = "Feuerwehr"
+    # The responsible admins are told when a member's balance falls below this.
+    responsible_threshold_cents: int = 0
 
 
 _INT_FIELDS = {f.name for f in fields(SystemSettings) if f.type in (int, "int")}

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from fvh import audit
+from fvh import audit, notify
 from fvh.errors import DuplicateToken, TokenNotFound, ValidationError
 from fvh.models import Member, Token, UnknownTokenScan, utcnow
 
@@ -54,7 +54,8 @@ def to_hex(data: bytes) -> str:
 
 
 def find(session: Session, data: bytes) -> Token | None:
-    return session.scalar(select(Token).where(Token.data == data))
+    """The token with these bytes, its member loaded in the same query."""
+    return session.scalar(select(Token).options(joinedload(Token.member)).where(Token.data == data))
 
 
 def get(session: Session, token_id: int) -> Token:
@@ -123,11 +124,32 @@ def record_unknown_scan(session: Session, data: bytes, terminal: str) -> Unknown
         try:
             with session.begin_nested():
                 session.add(new)
+            notify.unknown_token(session, new, to_hex(data))
             return new
         except IntegrityError:  # a concurrent scan of the same token inserted it first
             scan = session.scalars(query).one()
     scan.last_seen_at = now
     scan.scan_count += 1
     scan.last_terminal = terminal[:255]
+    notify.unknown_token(session, scan, to_hex(data))
     session.flush()
     return scan
+
+
+def unknown_scans(session: Session, limit: int = 20) -> list[UnknownTokenScan]:
+    """Tokens terminals presented that nobody owns, most recently seen first."""
+    query = select(UnknownTokenScan).order_by(UnknownTokenScan.last_seen_at.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def get_unknown_scan(session: Session, scan_id: int) -> UnknownTokenScan:
+    scan = session.get(UnknownTokenScan, scan_id)
+    if scan is None:
+        raise TokenNotFound(f"unknown scan {scan_id}")
+    return scan
+
+
+def dismiss_unknown_scan(session: Session, scan: UnknownTokenScan) -> None:
+    """Forget an unknown scan (e.g. a card that will never be assigned)."""
+    session.delete(scan)
+    session.flush()

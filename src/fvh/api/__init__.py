@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from fvh.api import openapi  # noqa: F401
 from fvh.api.errors import register_error_handlers
 from fvh.api.routes import bp
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import fvh
-from fvh import access, idempotency, ledger, members, tokens
+from fvh import access, idempotency, ledger, members, observability, tokens
 from fvh import settings as system_settings
 from fvh.api import messages
 from fvh.api.auth import current_actor, current_key, require_key
@@ -35,6 +36,9 @@ from fvh.money import cents_to_number
 bp = Blueprint("api", __name__)
 
 Answer = tuple[dict[str, Any], int]
+# JSON can carry NUL and lone surrogates (`"\u0000"`, `"\ud800"`); PostgreSQL refuses NUL in
+# text and no backend can store a surrogate, so they would end as a 500 instead of a 400.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @bp.before_request
@@ -60,6 +64,8 @@ def _string_field(data: dict[str, Any], name: str, *, required: bool = True) -> 
         return None
     if not isinstance(value, str):
         abort(400, f"Das Feld '{name}' muss ein Text sein.")
+    if _UNSTORABLE.search(value):
+        abort(400, f"Das Feld '{name}' enthält ungültige Zeichen.")
     return value
 
 
@@ -94,11 +100,17 @@ def _member_by_code(session: Session, code: str) -> Member:
         abort(404, messages.unknown_code())
 
 
+def _counted(compute: Callable[[Session], Answer], session: Session) -> Answer:
+    body, status = compute(session)
+    observability.booking_outcome(request.endpoint or "", status, body)
+    return body, status
+
+
 def _commit_answer(session: Session, compute: Callable[[Session], Answer]) -> ResponseReturnValue:
     """Run a booking, honouring an optional Idempotency-Key (scoped to the API key)."""
     header = request.headers.get("Idempotency-Key")
     if header is None:
-        body, status = compute(session)
+        body, status = _counted(compute, session)
         session.commit()
         return jsonify(body), status
     try:
@@ -129,7 +141,7 @@ def _commit_answer(session: Session, compute: Callable[[Session], Answer]) -> Re
             return error("Eine Anfrage mit diesem Idempotency-Key läuft noch.", 409)
     if stored is not None:
         return jsonify(stored.body), stored.status_code
-    body, status = compute(session)
+    body, status = _counted(compute, session)
     idempotency.complete(record, status, body)
     session.commit()
     return jsonify(body), status

@@ -1,22 +1,53 @@
-"""The web GUI door. Until the admin GUI lands, a start page that says where things are."""
+"""The web GUI door: login for members, administration under /admin/.
+
+`init_app` registers what only this door needs: CSRF protection (the JSON API is exempt),
+Flask-Login sessions, languages, the error page for CSRF failures and the blueprints.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, render_template
+from flask import Flask, render_template, request
+from flask.sessions import SecureCookieSessionInterface
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from fvh import access
+import fvh
+from fvh import tokens
+from fvh.web import auth, i18n, paging
 
-bp = Blueprint("web", __name__, template_folder="../templates")
+csrf = CSRFProtect()
 
 
-@bp.get("/")
-@access.public
-def index() -> str:
-    return render_template(
-        "index.html",
-        api_prefix=current_app.config.get("FVH_API_PREFIX"),
-    )
+class GuiSessionInterface(SecureCookieSessionInterface):
+    """Signed cookie sessions; the cookie is Secure when forced by config or on HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+def _csrf_error(_exc: CSRFError) -> ResponseReturnValue:
+    message = _("Das Formular ist abgelaufen oder ungültig. Bitte laden Sie die Seite neu.")
+    return render_template("web/error.html", code=400, message=message), 400
 
 
 def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
+    from fvh.web.admin import bp as admin_bp
+    from fvh.web.views import bp as web_bp
+
+    app.session_interface = GuiSessionInterface()
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
+    auth.init_app(app)
+    i18n.init_app(app)
+    csrf.init_app(app)
+    if "api" in app.blueprints:
+        csrf.exempt(app.blueprints["api"])
+    # By class, not by code 400: the API's JSON handler keeps answering its other 400s.
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.jinja_env.globals["fvh_version"] = fvh.__version__
+    app.jinja_env.globals["system"] = i18n.system
+    app.jinja_env.globals["page_url"] = paging.page_url
+    app.jinja_env.globals["sort_url"] = paging.sort_url
+    app.jinja_env.filters["token_hex"] = tokens.to_hex
+    app.register_blueprint(web_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")

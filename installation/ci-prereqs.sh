@@ -1,0 +1,57 @@
+#!/bin/sh
+# System packages the installation tests need (tests/ops/test_installation.py):
+# nginx for `nginx -t` on the example site, and Debian's snakeoil certificate (package
+# ssl-cert) that the site names; systemd-analyze and systemd-sysusers (package systemd,
+# there already on most Debian machines) for the unit checks; python3-seccomp to run FVH
+# under the units' system call filter without systemd.
+# Idempotent and quiet: does nothing when everything is there. Debian/Ubuntu; needs root
+# (or sudo) only when something is missing.
+set -eu
+
+CERT=/etc/ssl/certs/ssl-cert-snakeoil.pem
+KEY=/etc/ssl/private/ssl-cert-snakeoil.key
+
+have_systemd() { command -v systemd-analyze >/dev/null 2>&1 && command -v systemd-sysusers >/dev/null 2>&1; }
+have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
+have_seccomp() { [ ! -x /usr/bin/python3 ] || /usr/bin/python3 -c "import seccomp" >/dev/null 2>&1; }
+have_cert() { [ -e "$CERT" ] && [ -e "$KEY" ]; }
+
+have_nginx && have_cert && have_systemd && have_seccomp && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "ci-prereqs: run as root: nginx, ssl-cert or systemd missing" >&2; exit 1; }
+    sudo="sudo"
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "ci-prereqs: install nginx, systemd and a snakeoil certificate ($CERT, $KEY) by hand" >&2
+    exit 1
+fi
+
+packages=""
+have_nginx || packages="$packages nginx"
+have_systemd || packages="$packages systemd"
+have_seccomp || packages="$packages python3-seccomp"
+command -v make-ssl-cert >/dev/null 2>&1 || [ -x /usr/sbin/make-ssl-cert ] || packages="$packages ssl-cert"
+if [ -n "$packages" ]; then
+    echo "ci-prereqs: installing$packages" >&2
+    # Installing nginx must not start a server on port 80 here: policy-rc.d exit 101 tells
+    # invoke-rc.d "don't start services" (only added for this install when there is none).
+    policy=/usr/sbin/policy-rc.d
+    created_policy=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod 755 "$policy"
+        created_policy=1
+    fi
+    trap '[ -z "$created_policy" ] || $sudo rm -f "$policy"' EXIT
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    # shellcheck disable=SC2086 # the package list is meant to be split
+    $sudo env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends $packages >/dev/null
+fi
+# ssl-cert makes the certificate when it is installed; images often ship the package
+# without it, so make it when it is missing.
+mkcert=$(command -v make-ssl-cert || echo /usr/sbin/make-ssl-cert)
+have_cert || $sudo "$mkcert" generate-default-snakeoil --force-overwrite
+have_nginx && have_cert && have_systemd && have_seccomp

@@ -1,0 +1,274 @@
+"""Bookings: manual and bulk bookings, reversal, the journal (with CSV) and its deletion."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from babel.numbers import format_decimal
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale, to_utc
+from flask_babel import gettext as _
+
+from fvh import ledger, members, money
+from fvh.app import db_session
+from fvh.errors import DomainError, MemberNotFound, NotFound, ValidationError
+from fvh.models import Member, Transaction
+from fvh.web import i18n
+from fvh.web.admin import bp
+from fvh.web.admin.members import member_or_404, render_member
+from fvh.web.auth import admin_required, current_actor
+from fvh.web.forms import BookingForm, ConfirmForm, show_error
+from fvh.web.paging import current_pager
+from fvh.web.views import safe_next
+
+DELETE_ALL_WORD = "ALLE"
+CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def parse_booking_amount(form: BookingForm) -> int:
+    return money.parse_amount(form.amount.data or "", decimals=i18n.system().decimals)
+
+
+@bp.post("/members/<int:member_id>/book")
+@admin_required
+def member_book(member_id: int) -> ResponseReturnValue:
+    """A deposit (positive) or correction (either sign) for one member."""
+    member = member_or_404(member_id)
+    form = BookingForm()
+    if not form.validate_on_submit():
+        return render_member(member, booking_form=form, status=400)
+    session = db_session()
+    try:
+        booking = ledger.book(
+            session, member.id, parse_booking_amount(form), form.description.data, current_actor()
+        )
+    except DomainError as exc:
+        session.rollback()
+        show_error(form, exc)
+        return render_member(member, booking_form=form, status=400)
+    session.commit()
+    flash(
+        _(
+            "Gebucht: %(amount)s. Neues Guthaben: %(balance)s.",
+            amount=i18n.money(booking.amount_cents),
+            balance=i18n.money(booking.balance_cents),
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.member_detail", member_id=member.id))
+
+
+@bp.route("/bookings/bulk", methods=["GET", "POST"])
+@admin_required
+def bulk_booking() -> ResponseReturnValue:
+    """The same booking for many members at once, all or nothing."""
+    session = db_session()
+    form = BookingForm()
+    selected = {int(i) for i in request.form.getlist("member_ids") if i.isdigit()}
+    if form.validate_on_submit():
+        try:
+            if not selected:
+                raise ValidationError(_("Bitte mindestens ein Mitglied auswählen."), "members")
+            bookings = ledger.book_many(
+                session,
+                selected,
+                parse_booking_amount(form),
+                form.description.data,
+                current_actor(),
+            )
+        except MemberNotFound:
+            session.rollback()
+            flash(_("Ein ausgewähltes Mitglied gibt es nicht mehr. Nichts wurde gebucht."), "error")
+        except DomainError as exc:
+            session.rollback()
+            show_error(form, exc)
+        else:
+            session.commit()
+            flash(_("%(count)d Buchungen ausgeführt.", count=len(bookings)), "success")
+            return redirect(url_for("admin.journal"))
+    everyone = members.search(session, limit=None).rows
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "web/admin/bulk.html", form=form, members=everyone, selected=selected
+    ), status
+
+
+@bp.post("/transactions/<int:transaction_id>/reverse")
+@admin_required
+def reverse(transaction_id: int) -> ResponseReturnValue:
+    session = db_session()
+    try:
+        booking = ledger.reverse(session, transaction_id, current_actor())
+    except NotFound:
+        abort(404)
+    except DomainError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+    else:
+        session.commit()
+        flash(
+            _("Buchung storniert (%(amount)s).", amount=i18n.money(booking.amount_cents)), "success"
+        )
+    target = request.form.get("next", "")
+    return redirect(safe_next(target, url_for("admin.journal")))
+
+
+def _parse_date(name: str) -> date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        flash(_("Ungültiges Datum: %(value)s", value=raw), "error")
+        return None
+
+
+def journal_filter() -> tuple[ledger.JournalFilter, Member | None, dict[str, str]]:
+    """The filter from the query string; dates are local days, turned into UTC bounds."""
+    args = {k: request.args.get(k, "").strip() for k in ("member", "q", "from", "to", "kind")}
+    member = None
+    if args["member"]:
+        try:
+            member = members.get_by_code(db_session(), args["member"])
+        except DomainError:
+            flash(_("Kein Mitglied mit dem Code %(code)s.", code=args["member"]), "error")
+            args["member"] = ""
+    start, end = _parse_date("from"), _parse_date("to")
+    query = ledger.JournalFilter(
+        member_id=member.id if member else None,
+        text=args["q"][:100],
+        date_from=to_utc(datetime.combine(start, time())) if start else None,
+        date_to=to_utc(datetime.combine(end + timedelta(days=1), time())) if end else None,
+        kind=args["kind"] if args["kind"] in ("credit", "debit") else "",
+    )
+    return query, member, args
+
+
+@bp.get("/journal")
+@admin_required
+def journal() -> ResponseReturnValue:
+    query, member, args = journal_filter()
+    pager = current_pager()
+    page = ledger.journal(db_session(), query, limit=pager.per_page, offset=pager.offset)
+    return render_template(
+        "web/admin/journal.html",
+        entries=page.rows,
+        reversed_ids=page.reversed_ids,
+        pager=pager.with_total(page.total),
+        member=member,
+        args=args,
+    )
+
+
+def _csv_cell(value: str) -> str:
+    """Spreadsheets run cells starting with = + - @ as formulas; a leading quote stops that."""
+    return "'" + value if value.startswith(CSV_FORMULA_PREFIXES) else value
+
+
+def _csv_rows(entries: list[Transaction]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")
+    locale = str(get_locale())
+    decimals = i18n.system().decimals
+    pattern = "0." + "0" * decimals if decimals else "0"
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate(0)
+        return text
+
+    writer.writerow(
+        [
+            _("Nr."),
+            _("Zeit"),
+            _("Code"),
+            _("Name"),
+            _("Betrag"),
+            _("Beschreibung"),
+            _("Gebucht von"),
+            _("Storno von Nr."),
+        ]
+    )
+    yield "\ufeff" + flush()  # the BOM makes spreadsheet programs read UTF-8
+    for entry in entries:
+        writer.writerow(
+            [
+                entry.id,
+                i18n.local_datetime(entry.created_at, "yyyy-MM-dd HH:mm:ss"),
+                entry.member.code,
+                _csv_cell(entry.member.full_name),
+                format_decimal(Decimal(entry.amount_cents) / 100, format=pattern, locale=locale),
+                _csv_cell(entry.description),
+                _csv_cell(entry.booked_by_label),
+                entry.reverses_id or "",
+            ]
+        )
+        yield flush()
+
+
+@bp.get("/journal.csv")
+@admin_required
+def journal_csv() -> ResponseReturnValue:
+    query, member, _args = journal_filter()
+    entries = ledger.journal(db_session(), query, limit=None).rows
+    name = f"journal-{member.code}.csv" if member else "journal.csv"
+    # Rendered here, not streamed: the request's session closes when the view returns.
+    body = "".join(_csv_rows(entries))
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.route("/journal/delete", methods=["GET", "POST"])
+@admin_required
+def journal_delete() -> ResponseReturnValue:
+    """Delete one member's journal (`?member=<id>`) or everyone's, after a typed confirmation."""
+    member_id = request.args.get("member", type=int)
+    member = member_or_404(member_id) if member_id is not None else None
+    expected = member.code if member else DELETE_ALL_WORD
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        if (form.confirmation.data or "").strip() != expected:
+            form.confirmation.errors = [_("Bitte genau %(word)s eingeben.", word=expected)]
+        else:
+            session = db_session()
+            deleted = ledger.delete_journal(session, current_actor(), member)
+            session.commit()
+            flash(
+                _("%(count)d Buchungen gelöscht, Guthaben auf 0 gesetzt.", count=deleted), "success"
+            )
+            if member:
+                return redirect(url_for("admin.member_detail", member_id=member.id))
+            return redirect(url_for("admin.journal"))
+    if member:
+        warning = _(
+            "Alle Buchungen von %(name)s werden gelöscht und das Guthaben (%(balance)s) auf 0 "
+            "gesetzt. Das lässt sich nicht rückgängig machen.",
+            name=member.full_name,
+            balance=i18n.money(member.balance_cents),
+        )
+        cancel = url_for("admin.member_detail", member_id=member.id)
+    else:
+        warning = _(
+            "Alle Buchungen aller Mitglieder werden gelöscht und alle Guthaben (Summe: "
+            "%(total)s) auf 0 gesetzt. Das lässt sich nicht rückgängig machen.",
+            total=i18n.money(ledger.total_balance(db_session())),
+        )
+        cancel = url_for("admin.journal")
+    return render_template(
+        "web/admin/confirm.html",
+        form=form,
+        title=_("Buchungen löschen"),
+        warning=warning,
+        expected=expected,
+        cancel_url=cancel,
+    )

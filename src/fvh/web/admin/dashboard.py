@@ -1,0 +1,46 @@
+"""The dashboard: the members table with totals, latest bookings and unknown tokens."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+from flask.typing import ResponseReturnValue
+
+from fvh import ledger, members, tokens
+from fvh.app import db_session
+from fvh.web.admin import bp
+from fvh.web.auth import admin_required
+from fvh.web.paging import current_pager
+
+
+@bp.get("/")
+@admin_required
+def dashboard() -> ResponseReturnValue:
+    session = db_session()
+    query = request.args.get("q", "").strip()[:100]
+    sort = request.args.get("sort", "name")
+    if sort not in members.MEMBER_SORTS:
+        sort = "name"
+    descending = request.args.get("dir") == "desc"
+    only_in_debt = request.args.get("debt") == "1"
+    pager = current_pager()
+    page = members.search(
+        session,
+        query,
+        sort=sort,
+        descending=descending,
+        only_in_debt=only_in_debt,
+        limit=pager.per_page,
+        offset=pager.offset,
+    )
+    return render_template(
+        "web/admin/dashboard.html",
+        members=page.rows,
+        pager=pager.with_total(page.total),
+        query=query,
+        sort=sort,
+        descending=descending,
+        only_in_debt=only_in_debt,
+        totals=members.totals(session),
+        latest=ledger.journal(session, ledger.JournalFilter(), limit=10).rows,
+        unknown_scans=tokens.unknown_scans(session, limit=10),
+    )

@@ -1,0 +1,225 @@
+"""Members: create, edit, lock, admin rights, password reset, delete."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from fvh import ledger, members, money
+from fvh.app import db_session
+from fvh.app import settings as app_settings
+from fvh.errors import DomainError, DuplicateCode, DuplicateEmail, MemberNotFound
+from fvh.models import Member
+from fvh.web import i18n
+from fvh.web.admin import bp
+from fvh.web.auth import admin_required, current_actor, current_member
+from fvh.web.forms import BookingForm, ConfirmForm, MemberForm, NewMemberForm, TokenForm, show_error
+
+
+def member_or_404(member_id: int) -> Member:
+    try:
+        return members.get(db_session(), member_id)
+    except MemberNotFound:
+        abort(404)
+
+
+def parse_min_balance(form: MemberForm) -> int | None:
+    """The optional own minimum; raises ValidationError naming the field."""
+    text = (form.min_balance.data or "").strip()
+    if not text:
+        return None
+    return money.parse_amount(text, decimals=i18n.system().decimals, field="min_balance")
+
+
+def _duplicate_field(exc: DomainError) -> str | None:
+    if isinstance(exc, DuplicateEmail):
+        return "email"
+    if isinstance(exc, DuplicateCode):
+        return "code"
+    return None
+
+
+@bp.route("/members/new", methods=["GET", "POST"])
+@admin_required
+def member_new() -> ResponseReturnValue:
+    form = NewMemberForm()
+    if form.validate_on_submit():
+        session = db_session()
+        try:
+            data = members.NewMember(
+                code=(form.code.data or "").strip() or None,
+                first_name=form.first_name.data or "",
+                last_name=form.last_name.data or "",
+                email=form.email.data,
+                password=form.password.data or None,
+                comment=form.comment.data or "",
+                is_admin=form.is_admin.data,
+                min_balance_cents=parse_min_balance(form),
+            )
+            member = members.create(
+                session, data, current_actor(), hash_method=app_settings().password_hash_method
+            )
+        except DomainError as exc:
+            session.rollback()
+            show_error(form, exc, _duplicate_field(exc))
+        else:
+            session.commit()
+            flash(
+                _(
+                    "Mitglied %(name)s (%(code)s) angelegt.",
+                    name=member.full_name,
+                    code=member.code,
+                ),
+                "success",
+            )
+            return redirect(url_for("admin.member_detail", member_id=member.id))
+    return render_template("web/admin/member_form.html", form=form, member=None)
+
+
+@bp.get("/members/<int:member_id>")
+@admin_required
+def member_detail(member_id: int) -> ResponseReturnValue:
+    return render_member(member_or_404(member_id))
+
+
+def render_member(
+    member: Member,
+    booking_form: BookingForm | None = None,
+    token_form: TokenForm | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    """The member page; the forms come filled (with errors) when a POST to them failed."""
+    page = ledger.journal(db_session(), ledger.JournalFilter(member_id=member.id), limit=20)
+    html = render_template(
+        "web/admin/member_detail.html",
+        member=member,
+        entries=page.rows,
+        entries_total=page.total,
+        reversed_ids=page.reversed_ids,
+        booking_form=booking_form or BookingForm(formdata=None),
+        token_form=token_form or TokenForm(formdata=None),
+        is_self=member.id == current_member().id,
+    )
+    return html, status
+
+
+@bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
+@admin_required
+def member_edit(member_id: int) -> ResponseReturnValue:
+    member = member_or_404(member_id)
+    form = MemberForm(obj=member if request.method == "GET" else None)
+    if request.method == "GET":
+        form.min_balance.data = i18n.amount_input(member.min_balance_cents)
+    if form.validate_on_submit():
+        session = db_session()
+        try:
+            changes = members.MemberChanges(
+                first_name=form.first_name.data or "",
+                last_name=form.last_name.data or "",
+                email=form.email.data,
+                comment=form.comment.data or "",
+                min_balance_cents=parse_min_balance(form),
+            )
+            members.update_details(session, member, changes, current_actor())
+        except DomainError as exc:
+            session.rollback()
+            show_error(form, exc, _duplicate_field(exc))
+        else:
+            session.commit()
+            flash(_("Änderungen gespeichert."), "success")
+            return redirect(url_for("admin.member_detail", member_id=member.id))
+    return render_template("web/admin/member_form.html", form=form, member=member)
+
+
+@bp.post("/members/<int:member_id>/lock")
+@admin_required
+def member_lock(member_id: int) -> ResponseReturnValue:
+    member = member_or_404(member_id)
+    locked = request.form.get("locked") == "1"
+    session = db_session()
+    try:
+        members.set_locked(session, member, locked, current_actor())
+    except DomainError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+    else:
+        session.commit()
+        flash(_("Mitglied gesperrt.") if locked else _("Mitglied entsperrt."), "success")
+    return redirect(url_for("admin.member_detail", member_id=member_id))
+
+
+@bp.post("/members/<int:member_id>/admin")
+@admin_required
+def member_admin(member_id: int) -> ResponseReturnValue:
+    member = member_or_404(member_id)
+    is_admin = request.form.get("is_admin") == "1"
+    session = db_session()
+    try:
+        members.set_admin(session, member, is_admin, current_actor())
+    except DomainError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+    else:
+        session.commit()
+        flash(_("Admin-Rechte erteilt.") if is_admin else _("Admin-Rechte entzogen."), "success")
+    return redirect(url_for("admin.member_detail", member_id=member_id))
+
+
+@bp.post("/members/<int:member_id>/password")
+@admin_required
+def member_password(member_id: int) -> ResponseReturnValue:
+    """Set a random one-time password, shown once; the member must change it at login."""
+    member = member_or_404(member_id)
+    password = secrets.token_urlsafe(12)
+    session = db_session()
+    members.set_password(
+        session,
+        member,
+        password,
+        current_actor(),
+        hash_method=app_settings().password_hash_method,
+        must_change=True,
+    )
+    session.commit()
+    return render_template("web/admin/member_password.html", member=member, password=password)
+
+
+@bp.route("/members/<int:member_id>/delete", methods=["GET", "POST"])
+@admin_required
+def member_delete(member_id: int) -> ResponseReturnValue:
+    """Delete after the admin typed the member's code (checked here, not in the browser)."""
+    member = member_or_404(member_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        if (form.confirmation.data or "").strip() != member.code:
+            form.confirmation.errors = [
+                _("Bitte genau den Code %(code)s eingeben.", code=member.code)
+            ]
+        else:
+            session = db_session()
+            label = f"{member.full_name} ({member.code})"
+            try:
+                members.delete(session, member, current_actor())
+            except DomainError as exc:
+                session.rollback()
+                flash(exc.message, "error")
+                return redirect(url_for("admin.member_detail", member_id=member_id))
+            session.commit()
+            flash(_("Mitglied %(label)s gelöscht.", label=label), "success")
+            return redirect(url_for("admin.dashboard"))
+    return render_template(
+        "web/admin/confirm.html",
+        form=form,
+        title=_("Mitglied löschen"),
+        warning=_(
+            "%(name)s wird mit allen Tokens und Buchungen gelöscht (Guthaben: %(balance)s). "
+            "Das lässt sich nicht rückgängig machen.",
+            name=member.full_name,
+            balance=i18n.money(member.balance_cents),
+        ),
+        expected=member.code,
+        cancel_url=url_for("admin.member_detail", member_id=member.id),
+    )

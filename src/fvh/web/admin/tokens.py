@@ -1,0 +1,108 @@
+"""NFC tokens: add by hex, assign an unknown scan with one click, remove."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from fvh import members, tokens
+from fvh.app import db_session
+from fvh.errors import DomainError, MemberNotFound, TokenNotFound
+from fvh.web.admin import bp
+from fvh.web.admin.members import member_or_404, render_member
+from fvh.web.auth import admin_required, current_actor
+from fvh.web.forms import TokenForm, show_error
+
+
+@bp.post("/members/<int:member_id>/tokens")
+@admin_required
+def token_add(member_id: int) -> ResponseReturnValue:
+    member = member_or_404(member_id)
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return render_member(member, token_form=form, status=400)
+    session = db_session()
+    try:
+        data = tokens.parse_hex(form.token_hex.data or "")
+        tokens.add(session, member, data, form.name.data or "", current_actor())
+    except DomainError as exc:
+        session.rollback()
+        show_error(form, exc, "name" if getattr(exc, "field", None) == "name" else "token_hex")
+        return render_member(member, token_form=form, status=400)
+    session.commit()
+    flash(_("Token %(token)s hinzugefügt.", token=tokens.to_hex(data)), "success")
+    return redirect(url_for("admin.member_detail", member_id=member.id))
+
+
+@bp.post("/tokens/<int:token_id>/delete")
+@admin_required
+def token_delete(token_id: int) -> ResponseReturnValue:
+    session = db_session()
+    try:
+        token = tokens.get(session, token_id)
+    except TokenNotFound:
+        abort(404)
+    member_id = token.member_id
+    tokens.remove(session, token, current_actor())
+    session.commit()
+    flash(_("Token entfernt."), "success")
+    return redirect(url_for("admin.member_detail", member_id=member_id))
+
+
+@bp.get("/tokens/unknown")
+@admin_required
+def unknown_tokens() -> ResponseReturnValue:
+    session = db_session()
+    return render_template(
+        "web/admin/unknown_tokens.html",
+        scans=tokens.unknown_scans(session, limit=200),
+        members=members.search(session, limit=None).rows,
+    )
+
+
+@bp.post("/tokens/unknown/<int:scan_id>/assign")
+@admin_required
+def unknown_token_assign(scan_id: int) -> ResponseReturnValue:
+    """Give a token that a terminal did not know to the chosen member."""
+    session = db_session()
+    try:
+        scan = tokens.get_unknown_scan(session, scan_id)
+    except TokenNotFound:
+        abort(404)
+    try:
+        member = members.get(session, request.form.get("member_id", 0, type=int))
+    except MemberNotFound:
+        flash(_("Bitte ein Mitglied auswählen."), "error")
+        return redirect(url_for("admin.unknown_tokens"))
+    data = scan.data
+    try:
+        tokens.add(session, member, data, request.form.get("name", "").strip(), current_actor())
+    except DomainError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("admin.unknown_tokens"))
+    session.commit()
+    flash(
+        _(
+            "Token %(token)s an %(name)s vergeben.",
+            token=tokens.to_hex(data),
+            name=member.full_name,
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.unknown_tokens"))
+
+
+@bp.post("/tokens/unknown/<int:scan_id>/dismiss")
+@admin_required
+def unknown_token_dismiss(scan_id: int) -> ResponseReturnValue:
+    session = db_session()
+    try:
+        scan = tokens.get_unknown_scan(session, scan_id)
+    except TokenNotFound:
+        abort(404)
+    tokens.dismiss_unknown_scan(session, scan)
+    session.commit()
+    flash(_("Eintrag verworfen."), "success")
+    return redirect(url_for("admin.unknown_tokens"))

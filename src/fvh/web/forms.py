@@ -1,0 +1,101 @@
+"""Forms of the GUI. WTForms checks shape; the domain core checks the rules and names the field."""
+
+from __future__ import annotations
+
+from flask import flash
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+
+from fvh.errors import DomainError, ValidationError
+
+
+class LoginForm(FlaskForm):
+    identifier = StringField(_l("Code oder E-Mail"), validators=[DataRequired(), Length(max=255)])
+    password = PasswordField(_l("Passwort"), validators=[DataRequired(), Length(max=128)])
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(_l("Bisheriges Passwort"), validators=[DataRequired()])
+    password = PasswordField(_l("Neues Passwort"), validators=[DataRequired()])
+    confirm = PasswordField(
+        _l("Neues Passwort wiederholen"),
+        validators=[
+            DataRequired(),
+            EqualTo("password", message=_l("Die Passwörter stimmen nicht überein.")),
+        ],
+    )
+
+
+class MemberForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[Optional(), Length(max=10)])
+    first_name = StringField(_l("Vorname"), validators=[DataRequired(), Length(max=255)])
+    last_name = StringField(_l("Nachname"), validators=[DataRequired(), Length(max=255)])
+    email = StringField(_l("E-Mail"), validators=[Optional(), Length(max=255)])
+    comment = TextAreaField(_l("Kommentar"), validators=[Optional(), Length(max=1000)])
+    min_balance = StringField(
+        _l("Eigenes Mindestguthaben"), validators=[Optional(), Length(max=20)]
+    )
+
+
+class NewMemberForm(MemberForm):
+    password = PasswordField(_l("Passwort (leer: keins)"), validators=[Optional()])
+    is_admin = BooleanField(_l("Administrator"))
+
+
+class BookingForm(FlaskForm):
+    amount = StringField(_l("Betrag"), validators=[DataRequired(), Length(max=20)])
+    description = StringField(_l("Beschreibung"), validators=[DataRequired(), Length(max=255)])
+
+
+class ConfirmForm(FlaskForm):
+    """A dangerous action: the admin types a given word (e.g. the member's code) to confirm."""
+
+    confirmation = StringField(_l("Bestätigung"), validators=[DataRequired()])
+
+
+class TokenForm(FlaskForm):
+    token_hex = StringField(_l("Token (hex)"), validators=[DataRequired(), Length(max=120)])
+    name = StringField(_l("Bezeichnung"), validators=[Optional(), Length(max=255)])
+
+
+class ApiClientForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=255)])
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField(_l("Bezeichnung"), validators=[Optional(), Length(max=255)])
+    scope = SelectField(
+        _l("Berechtigung"),
+        choices=[
+            SelectChoice("terminal", _l("Terminal")),
+            SelectChoice("admin", _l("Verwaltung (admin)")),
+        ],
+    )
+
+
+class SettingsForm(FlaskForm):
+    organisation_name = StringField(_l("Name der Organisation"), validators=[DataRequired()])
+    default_amount = StringField(_l("Betrag pro Strich"), validators=[DataRequired()])
+    min_balance = StringField(_l("Mindestguthaben"), validators=[DataRequired()])
+    currency = StringField(_l("Währung"), validators=[DataRequired(), Length(max=12)])
+    decimals = SelectField(
+        _l("Nachkommastellen"), choices=[SelectChoice(str(n), str(n)) for n in (0, 1, 2)]
+    )
+
+
+def show_error(form: FlaskForm, exc: DomainError, field: str | None = None) -> None:
+    """Put a domain error next to its field (the one it names, or `field`), else above the form."""
+    name = field or (exc.field if isinstance(exc, ValidationError) else None)
+    if name and name in form:
+        form[name].errors = [*form[name].errors, exc.message]
+    else:
+        flash(exc.message, "error")

@@ -1,0 +1,104 @@
+"""Languages of the GUI: German (the source strings) and English (a catalog).
+
+Compiled catalogs (.mo) are not versioned; `compile_catalogs` builds each one from its .po
+when it is missing or older, at app start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask, g, request
+from flask_babel import Babel, get_locale
+from flask_babel import format_datetime as babel_format_datetime
+
+from fvh import settings as system_settings
+from fvh.app import db_session
+from fvh.money import format_cents
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = {"de": "Deutsch", "en": "English"}
+DEFAULT_LANGUAGE = "de"
+LANGUAGE_COOKIE = "fvh_lang"
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
+
+def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
+    """Compile every `<lang>/LC_MESSAGES/*.po` whose .mo is missing or stale; returns those."""
+    compiled = []
+    for po_path in sorted(directory.glob("*/LC_MESSAGES/*.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        try:
+            with po_path.open("rb") as po_file:
+                catalog = read_po(po_file, locale=po_path.parent.parent.name)
+            # Write beside and rename: several workers may start at once.
+            fd, tmp_name = tempfile.mkstemp(dir=mo_path.parent, suffix=".mo.tmp")
+            with os.fdopen(fd, "wb") as tmp:
+                write_mo(tmp, catalog)
+            os.replace(tmp_name, mo_path)
+            compiled.append(mo_path)
+        except OSError as exc:  # e.g. a read-only installation: run without this catalog
+            log.warning("cannot compile %s: %s", po_path, exc)
+    return compiled
+
+
+def select_locale() -> str:
+    """The language the member chose (cookie), otherwise German."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def system() -> system_settings.SystemSettings:
+    """The business settings, read once per request."""
+    if "fvh_system" not in g:
+        g.fvh_system = system_settings.load(db_session())
+    return g.fvh_system
+
+
+def money(cents: int | None) -> str:
+    """Cents in the configured currency, formatted for the current language."""
+    if cents is None:
+        return ""
+    current = system()
+    return format_cents(cents, current.currency, current.decimals, locale=str(get_locale()))
+
+
+def amount_input(cents: int | None) -> str:
+    """Cents as a form field shows them (`-2.50`), parseable by `money.parse_amount`."""
+    if cents is None:
+        return ""
+    sign = "-" if cents < 0 else ""
+    whole, rest = divmod(abs(cents), 100)
+    decimals = system().decimals
+    if decimals == 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{rest:02d}"[: len(f"{sign}{whole}") + 1 + decimals]
+
+
+def local_datetime(value: datetime | None, fmt: str = "short") -> str:
+    """A stored UTC time in the configured zone and the current language."""
+    if value is None:
+        return ""
+    return babel_format_datetime(value, fmt)
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Berlin")
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
+    compile_catalogs()
+    Babel(app, locale_selector=select_locale)
+    app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["amount_input"] = amount_input
+    app.jinja_env.filters["datetime"] = local_datetime
+    app.jinja_env.globals["LANGUAGES"] = LANGUAGES
+    app.jinja_env.globals["get_locale"] = get_locale

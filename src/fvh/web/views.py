@@ -1,0 +1,178 @@
+"""The GUI for everyone: login, logout, own password, language, assets and the member's page."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import (
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from fvh import access, ledger, logins, members
+from fvh.app import db_session
+from fvh.app import settings as app_settings
+from fvh.errors import ValidationError
+from fvh.web import auth, i18n
+from fvh.web.common import gui_blueprint
+from fvh.web.forms import LoginForm, PasswordChangeForm, show_error
+from fvh.web.paging import current_pager
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+bp = gui_blueprint("web", __name__)
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only a path on this site: never `//host` or `https://host` (no open redirect)."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target:
+        return default
+    return target
+
+
+@bp.get("/assets/<path:filename>")
+@access.public
+def asset(filename: str) -> ResponseReturnValue:
+    return send_from_directory(STATIC_DIR, filename, max_age=3600)
+
+
+@bp.get("/")
+@auth.login_required_rule
+def index() -> ResponseReturnValue:
+    """The member's own page: balance, tokens, latest bookings."""
+    member = auth.current_member()
+    pager = current_pager()
+    page = ledger.journal(
+        db_session(),
+        ledger.JournalFilter(member_id=member.id),
+        limit=pager.per_page,
+        offset=pager.offset,
+    )
+    return render_template(
+        "web/home.html", member=member, entries=page.rows, pager=pager.with_total(page.total)
+    )
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@access.public
+def login() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return redirect(url_for("web.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        session = db_session()
+        ip_address = request.remote_addr or ""
+        try:
+            member = logins.authenticate(
+                session,
+                form.identifier.data or "",
+                form.password.data or "",
+                ip_address,
+                hash_method=app_settings().password_hash_method,
+            )
+        except logins.LoginRefused as exc:
+            session.commit()  # the failed attempt counts
+            log.info(
+                "login refused for %r from %s: %s",
+                logins.normalize_identifier(form.identifier.data or ""),
+                ip_address,
+                type(exc).__name__,
+            )
+            if isinstance(exc, logins.TooManyAttempts):
+                flash(
+                    _("Zu viele Fehlversuche. Bitte in einigen Minuten erneut versuchen."), "error"
+                )
+                return render_template("web/login.html", form=form), 429
+            if isinstance(exc, logins.AccountLocked):
+                flash(_("Dieses Konto ist gesperrt."), "error")
+            else:
+                flash(_("Code/E-Mail oder Passwort ist falsch."), "error")
+            return render_template("web/login.html", form=form), 200
+        session.commit()
+        log.info("login of %s from %s", member.code, ip_address)
+        auth.start_session(member)
+        if member.must_change_password:
+            return redirect(url_for("web.password"))
+        default = url_for("admin.dashboard") if member.is_admin else url_for("web.index")
+        return redirect(safe_next(request.args.get("next"), default))
+    return render_template("web/login.html", form=form)
+
+
+@bp.post("/logout")
+@access.public
+def logout() -> ResponseReturnValue:
+    """End this session and, by raising the version, every other session of the member."""
+    if current_user.is_authenticated:
+        member = auth.current_member()
+        member.session_version += 1
+        db_session().commit()
+        log.info("logout of %s", member.code)
+    auth.end_session()
+    flash(_("Sie sind abgemeldet."), "info")
+    return redirect(url_for("web.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@auth.login_required_rule
+def password() -> ResponseReturnValue:
+    """Change the own password (forced for the bootstrap admin before anything else)."""
+    member = auth.current_member()
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        session = db_session()
+        method = app_settings().password_hash_method
+        if not members.check_password(member, form.current_password.data or "", method):
+            form.current_password.errors = [_("Das bisherige Passwort ist falsch.")]
+        elif form.password.data == form.current_password.data:
+            form.password.errors = [_("Das neue Passwort muss sich vom bisherigen unterscheiden.")]
+        else:
+            try:
+                members.set_password(
+                    session,
+                    member,
+                    form.password.data or "",
+                    auth.current_actor(),
+                    hash_method=method,
+                )
+            except ValidationError as exc:
+                show_error(form, exc)
+            else:
+                session.commit()
+                auth.remember_version(member)  # this session stays, all others end
+                flash(_("Das Passwort wurde geändert."), "success")
+                return redirect(url_for("web.index"))
+    return render_template("web/password.html", form=form, forced=member.must_change_password)
+
+
+@bp.post("/language")
+@access.public
+def language() -> ResponseReturnValue:
+    """Remember the chosen language in a cookie (a year) and return to the page."""
+    chosen = request.form.get("language", "")
+    response = redirect(safe_next(request.form.get("next"), url_for("web.index")))
+    if chosen in i18n.LANGUAGES:
+        response.set_cookie(
+            i18n.LANGUAGE_COOKIE,
+            chosen,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.session_interface.get_cookie_secure(current_app),
+        )
+    return response

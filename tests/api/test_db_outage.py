@@ -1,0 +1,65 @@
+"""An unreachable database is a 503 JSON error: never "invalid key", "not found" or a trace."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import fvh
+
+# Port 1 refuses connections at once, so these tests stay fast.
+UNREACHABLE = {
+    "mariadb": "mysql+mysqlconnector://root@127.0.0.1:1/x",
+    "postgresql": "postgresql+psycopg://u@127.0.0.1:1/x",
+}
+KEY = {"X-API-Key": "fvh_" + "k" * 43}
+REQUESTS = [
+    ("GET", "/api/health-protected", None),
+    ("GET", "/api/version", None),
+    ("GET", "/api/saldo-alle", None),
+    ("GET", "/api/person/0123456789", None),
+    ("PUT", "/api/person/0123456789/transaktion", {"beschreibung": "Kasse Theke"}),
+    ("PUT", "/api/nfc-transaktion", {"token": "BKIrHA==", "beschreibung": "Kasse Theke"}),
+    ("GET", "/api/users", None),
+]
+# What a driver error or a traceback would leak into the answer.
+LEAKS = ["Traceback", 'File "', "sqlalchemy", "mysql", "psycopg", "127.0.0.1", "refused", "2003"]
+
+
+@pytest.fixture(params=sorted(UNREACHABLE))
+def outage_app(request, config):
+    app = fvh.create_app({**config, "DATABASE_URL": UNREACHABLE[request.param]})
+    yield app
+    app.extensions["fvh_db"].dispose()
+
+
+def test_database_outage_is_503_json(outage_app):
+    client = outage_app.test_client()
+    problems = []
+    for method, path, body in REQUESTS:
+        started = time.monotonic()
+        response = client.open(path, method=method, json=body, headers=KEY)
+        text = response.get_data(as_text=True)
+        payload = response.get_json(silent=True)
+        if time.monotonic() - started > 5:
+            problems.append(f"{path}: took {time.monotonic() - started:.1f} s")
+        if response.status_code != 503:
+            problems.append(f"{path}: status {response.status_code} {text[:200]}")
+        if not isinstance(payload, dict) or list(payload) != ["error"]:
+            problems.append(f"{path}: not a JSON {{'error'}} object: {text[:200]}")
+        elif not isinstance(payload["error"], str) or not payload["error"]:
+            problems.append(f"{path}: empty error")
+        problems += [f"{path}: leaks {leak!r}" for leak in LEAKS if leak.lower() in text.lower()]
+    assert not problems, "\n".join(problems)
+
+
+def test_health_and_missing_key_need_no_database(outage_app):
+    """Terminals start while the database is down; a missing key is refused without it."""
+    client = outage_app.test_client()
+    health = client.get("/api/health")
+    assert health.status_code == 200
+    assert isinstance(health.get_json()["message"], str)
+    no_key = client.get("/api/health-protected")
+    assert no_key.status_code == 401
+    assert list(no_key.get_json()) == ["error"]

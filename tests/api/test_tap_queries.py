@@ -1,0 +1,58 @@
+"""A query counter on the hot path: a terminal tap stays a handful of statements."""
+
+from __future__ import annotations
+
+import base64
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+TOKEN = base64.b64encode(b"\x04\xa2\x2b\x1c").decode()
+
+
+@contextmanager
+def count_statements(engine):
+    statements: list[str] = []
+
+    def before(_conn, _cursor, statement, *_args):
+        verb = statement.split()[0].upper()
+        if verb not in ("BEGIN", "SAVEPOINT", "RELEASE"):  # transaction control is not a query
+            statements.append(verb)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def test_nfc_tap_uses_a_bounded_number_of_statements(client, build, database):
+    member = build.member(code="3000000001", balance_cents=1000)
+    build.token(member, b"\x04\xa2\x2b\x1c")
+    key = build.api_key()
+    headers = {"X-API-Key": key}
+    client.put("/api/nfc-transaktion", json={"token": TOKEN, "beschreibung": "x"}, headers=headers)
+
+    with count_statements(database.engine) as statements:
+        response = client.put(
+            "/api/nfc-transaktion", json={"token": TOKEN, "beschreibung": "x"}, headers=headers
+        )
+    assert response.status_code == 200
+    # key, settings, token with its member, UPDATE balance, INSERT journal, SELECT balance,
+    # UPDATE token last_used.
+    assert len(statements) <= 7, statements
+    assert statements.count("UPDATE") <= 2
+    assert statements.count("INSERT") == 1
+
+
+def test_person_tap_uses_a_bounded_number_of_statements(client, build, database):
+    build.member(code="3000000002", balance_cents=1000)
+    headers = {"X-API-Key": build.api_key()}
+    client.put("/api/person/3000000002/transaktion", json={"beschreibung": "x"}, headers=headers)
+    with count_statements(database.engine) as statements:
+        response = client.put(
+            "/api/person/3000000002/transaktion", json={"beschreibung": "x"}, headers=headers
+        )
+    assert response.status_code == 200
+    # key, settings, member, UPDATE balance, INSERT journal, SELECT balance.
+    assert len(statements) <= 6, statements
