@@ -63,3 +63,11 @@ def test_env_file_is_read(monkeypatch, tmp_path):
     assert (config.api_port, config.api_debug) == (5123, True)
     monkeypatch.setenv("API_PORT", "6000")
     assert load_config().api_port == 6000  # the environment wins over the file
+
+
+def test_readme_configuration_reference_names_every_variable():
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.dist").read_text(), re.M))
+    readme = (ROOT / "README.md").read_text()
+    reference = readme[readme.index("## Configuration") : readme.index("## Command line")]
+    missing = sorted(name for name in documented if f"`{name}`" not in reference)
+    assert missing == [], f"README's configuration table lacks {missing}"

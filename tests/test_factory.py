@@ -28,6 +28,7 @@ DOMAIN_MODULES = [
     "fvh.backup",
     "fvh.legacy",
     "fvh.doctor",
+    "fvh.maintenance",
 ]
 
 

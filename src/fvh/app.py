@@ -36,6 +36,8 @@ def create_app(
         FVH=settings,
         FVH_MODE=mode,
         MAX_CONTENT_LENGTH=1024 * 1024,
+        BABEL_DEFAULT_TIMEZONE=settings.timezone,
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         JSON_SORT_KEYS=False,
     )
     app.config.update(settings.extra)

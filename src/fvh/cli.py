@@ -428,3 +428,16 @@ def import_legacy_command(
         click.echo(line)
     if dry_run:
         click.echo("Dry run: nothing was written.")
+
+
+@main.command("maintenance")
+@pass_ctx
+def maintenance(ctx: Context) -> None:
+    """Delete old login attempts, expired idempotency records and old sent mails."""
+    from fvh.maintenance import run as run_maintenance
+
+    purged = run_maintenance(ctx.database, ctx.config)
+    click.echo(
+        f"Deleted {purged.login_attempts} login attempts, {purged.idempotency_records} "
+        f"idempotency records, {purged.sent_mails} sent mails."
+    )

@@ -40,6 +40,8 @@ class Config:
     gui_debug: bool = False
     base_url: str = "/"
     static_url_prefix: str = ""
+    timezone: str = "Europe/Berlin"  # times are stored in UTC and shown in this zone
+    session_cookie_secure: bool = False  # force the Secure flag even without HTTPS detection
     log_level: str = "INFO"
     log_format: str = "text"
     proxy_fix_hops: int = 0
@@ -58,6 +60,8 @@ class Config:
     smtp_tls: str = "starttls"  # starttls, ssl or none
     smtp_timeout: int = 10
     responsible_email: str = ""
+    # Absolute address of the GUI as members reach it; links in e-mails are built from it.
+    public_url: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -34,11 +34,15 @@ def _post_worker_init(worker: Any) -> None:
 
 
 def start_outbox_worker(app: Any) -> None:
+    """Background threads of a server process: the mail outbox and hourly housekeeping."""
     from fvh.mail import OutboxWorker, smtp_settings
+    from fvh.maintenance import MaintenanceThread
 
-    settings = smtp_settings(app.config["FVH"])
+    database, config = app.extensions["fvh_db"], app.config["FVH"]
+    settings = smtp_settings(config)
     if settings.configured:
-        OutboxWorker(app.extensions["fvh_db"], settings).start()
+        OutboxWorker(database, settings).start()
+    MaintenanceThread(database, config).start()
 
 
 def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:

@@ -107,3 +107,40 @@ def test_db_upgrade_creates_bootstrap_admin_once(fvh, database):
     assert "password:" not in fvh("db", "upgrade").output
     with database.session() as s:
         assert members.get_by_code(s, "9999999999").must_change_password
+
+
+def test_maintenance_purges_old_rows_only(fvh, build, database):
+    from datetime import timedelta
+
+    from fvh.models import LoginAttempt, OutboxMessage, utcnow
+
+    with database.session() as s:
+        for age in (100, 1):
+            s.add(
+                LoginAttempt(
+                    identifier="x",
+                    ip_address="127.0.0.1",
+                    outcome="failed",
+                    created_at=utcnow() - timedelta(days=age),
+                )
+            )
+        for age, status in ((40, "sent"), (1, "sent"), (40, "pending")):
+            s.add(
+                OutboxMessage(
+                    template="booking",
+                    recipient="a@b.c",
+                    subject="s",
+                    body_text="t",
+                    body_html="h",
+                    status=status,
+                    attempts=0,
+                    next_attempt_at=utcnow(),
+                    last_error="",
+                    sent_at=utcnow() - timedelta(days=age),
+                )
+            )
+    out = fvh("maintenance").output
+    assert "Deleted 1 login attempts, 0 idempotency records, 1 sent mails." in out
+    with database.session() as s:
+        assert len(s.query(LoginAttempt).all()) == 1
+        assert sorted(m.status for m in s.query(OutboxMessage)) == ["pending", "sent"]

@@ -93,6 +93,11 @@ _LIST_PARAMS = [
     {"$ref": "#/components/parameters/limit"},
     {"$ref": "#/components/parameters/offset"},
 ]
+# Terminals read /saldo-alle whole: its page is as long as allowed unless asked otherwise.
+_WHOLE_LIST_PARAMS = [
+    {"$ref": "#/components/parameters/limitWholeList"},
+    {"$ref": "#/components/parameters/offset"},
+]
 _CODE_PARAM = [{"$ref": "#/components/parameters/code"}]
 _IDEMPOTENCY_PARAM = [{"$ref": "#/components/parameters/Idempotency-Key"}]
 
@@ -326,6 +331,18 @@ def _components() -> Schema:
                 "default": config.api_list_limit,
             },
         },
+        "limitWholeList": {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": "Page size; by default the whole list (up to the maximum).",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": config.api_list_max_limit,
+                "default": config.api_list_max_limit,
+            },
+        },
         "offset": {
             "name": "offset",
             "in": "query",
@@ -422,7 +439,7 @@ def _paths() -> Schema:
                     ),
                     "400": bad_request,
                 },
-                parameters=_LIST_PARAMS,
+                parameters=_WHOLE_LIST_PARAMS,
                 tags=["Terminal"],
             )
         },

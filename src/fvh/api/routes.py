@@ -69,10 +69,10 @@ def _string_field(data: dict[str, Any], name: str, *, required: bool = True) -> 
     return value
 
 
-def _page() -> tuple[int, int]:
+def _page(default_limit: int | None = None) -> tuple[int, int]:
     config = app_settings()
     try:
-        limit = int(request.args.get("limit", config.api_list_limit))
+        limit = int(request.args.get("limit", default_limit or config.api_list_limit))
         offset = int(request.args.get("offset", 0))
     except ValueError:
         abort(400, "'limit' und 'offset' müssen ganze Zahlen sein.")
@@ -176,7 +176,8 @@ def version() -> ResponseReturnValue:
 @require_key(SCOPE_TERMINAL)
 def balances() -> ResponseReturnValue:
     session = db_session()
-    limit, offset = _page()
+    # Terminals read this list whole and don't page: by default it is as long as allowed.
+    limit, offset = _page(app_settings().api_list_max_limit)
     total = session.scalar(select(func.count()).select_from(Member)) or 0
     rows = session.execute(
         select(Member.id, Member.last_name, Member.first_name, Member.balance_cents)
