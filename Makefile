@@ -19,6 +19,7 @@ $(RUNTIME_STAMP): $(BIN)/python requirements.lock requirements-build.lock pyproj
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-build.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -c "from fvh.web.i18n import compile_catalogs; compile_catalogs()"
 	@touch $@
 
 $(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.lock

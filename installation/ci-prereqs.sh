@@ -3,7 +3,8 @@
 # nginx for `nginx -t` on the example site, and Debian's snakeoil certificate (package
 # ssl-cert) that the site names; systemd-analyze and systemd-sysusers (package systemd,
 # there already on most Debian machines) for the unit checks; python3-seccomp to run FVH
-# under the units' system call filter without systemd.
+# under the units' system call filter without systemd; Debian's chromium (plus the DejaVu fonts
+# for readable screenshots) for the browser test (tests/browser/, driven by Playwright).
 # Idempotent and quiet: does nothing when everything is there. Debian/Ubuntu; needs root
 # (or sudo) only when something is missing.
 set -eu
@@ -15,16 +16,18 @@ have_systemd() { command -v systemd-analyze >/dev/null 2>&1 && command -v system
 have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
 have_seccomp() { [ ! -x /usr/bin/python3 ] || /usr/bin/python3 -c "import seccomp" >/dev/null 2>&1; }
 have_cert() { [ -e "$CERT" ] && [ -e "$KEY" ]; }
+have_chromium() { command -v chromium >/dev/null 2>&1; }
+have_fonts() { [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; }
 
-have_nginx && have_cert && have_systemd && have_seccomp && exit 0
+have_nginx && have_cert && have_systemd && have_seccomp && have_chromium && have_fonts && exit 0
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "ci-prereqs: run as root: nginx, ssl-cert or systemd missing" >&2; exit 1; }
+    command -v sudo >/dev/null 2>&1 || { echo "ci-prereqs: run as root: nginx, ssl-cert, systemd or chromium missing" >&2; exit 1; }
     sudo="sudo"
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ci-prereqs: install nginx, systemd and a snakeoil certificate ($CERT, $KEY) by hand" >&2
+    echo "ci-prereqs: install nginx, systemd, chromium and a snakeoil certificate ($CERT, $KEY) by hand" >&2
     exit 1
 fi
 
@@ -32,6 +35,8 @@ packages=""
 have_nginx || packages="$packages nginx"
 have_systemd || packages="$packages systemd"
 have_seccomp || packages="$packages python3-seccomp"
+have_chromium || packages="$packages chromium"
+have_fonts || packages="$packages fonts-dejavu-core"
 command -v make-ssl-cert >/dev/null 2>&1 || [ -x /usr/sbin/make-ssl-cert ] || packages="$packages ssl-cert"
 if [ -n "$packages" ]; then
     echo "ci-prereqs: installing$packages" >&2
@@ -54,4 +59,4 @@ fi
 # without it, so make it when it is missing.
 mkcert=$(command -v make-ssl-cert || echo /usr/sbin/make-ssl-cert)
 have_cert || $sudo "$mkcert" generate-default-snakeoil --force-overwrite
-have_nginx && have_cert && have_systemd && have_seccomp
+have_nginx && have_cert && have_systemd && have_seccomp && have_chromium && have_fonts

@@ -66,7 +66,9 @@ def test_env_file_is_read(monkeypatch, tmp_path):
 
 
 def test_readme_configuration_reference_names_every_variable():
-    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.dist").read_text(), re.M))
+    documented = set(
+        re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.dist").read_text(), re.M)
+    )
     readme = (ROOT / "README.md").read_text()
     reference = readme[readme.index("## Configuration") : readme.index("## Command line")]
     missing = sorted(name for name in documented if f"`{name}`" not in reference)

@@ -29,6 +29,8 @@ DOMAIN_MODULES = [
     "fvh.legacy",
     "fvh.doctor",
     "fvh.maintenance",
+    "fvh.account_tokens",
+    "fvh.registration",
 ]
 
 

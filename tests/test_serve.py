@@ -78,13 +78,13 @@ def _start(env: dict[str, str], *args: str) -> subprocess.Popen:
 
 
 def _wait_until_up(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read()
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset or timed out while the workers start: not up yet
             time.sleep(0.2)
     raise AssertionError(f"{url} did not come up")
 

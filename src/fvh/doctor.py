@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from fvh import ledger, members, migrate
+from fvh import account_tokens, ledger, members, migrate
 from fvh.config import DEFAULT_SECRET, Config
 from fvh.db import Database
+from fvh.errors import ValidationError
 from fvh.models import Member
 
 OK, WARNING, ERROR = "ok", "warning", "error"
@@ -61,7 +62,22 @@ def check_config(config: Config) -> list[Finding]:
                 "Use a path such as /fvh.",
             )
         )
+    findings.extend(_check_public_url(config))
     return findings
+
+
+def _check_public_url(config: Config) -> list[Finding]:
+    fix = (
+        "Set PUBLIC_URL to the GUI's address as members reach it, e.g. https://station.example/fvh."
+    )
+    if not config.public_url.strip():
+        message = "PUBLIC_URL is not set: password reset and e-mail changes by link are refused."
+        return [Finding(WARNING, "config", message, fix)]
+    try:
+        account_tokens.check_public_url(config.public_url)
+    except ValidationError as exc:
+        return [Finding(ERROR, "config", exc.message, fix)]
+    return []
 
 
 def check_database(database: Database) -> list[Finding]:

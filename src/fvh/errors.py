@@ -73,3 +73,11 @@ class BelowMinimum(DomainError):
 
 class PermissionDenied(DomainError):
     """The actor may not do this (e.g. an admin demoting themself)."""
+
+
+class UndoRefused(DomainError):
+    """A member may not undo this booking; `reason` says why (the door words it)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"undo refused: {reason}")
+        self.reason = reason

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -85,8 +84,6 @@ def complete(record: IdempotencyRecord, status_code: int, body: Any) -> None:
 
 
 MIN_TTL = timedelta(hours=24)
-PURGE_INTERVAL_SECONDS = 3600.0
-_next_purge = 0.0
 
 
 def purge_expired(session: Session, ttl: timedelta) -> int:
@@ -95,13 +92,3 @@ def purge_expired(session: Session, ttl: timedelta) -> int:
     return session.execute(
         delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
     ).rowcount
-
-
-def purge_expired_if_due(session: Session, ttl: timedelta) -> int:
-    """Purge at most once an hour per process, so the booking path stays cheap."""
-    global _next_purge  # a per-process throttle, deliberately module state
-    now = time.monotonic()
-    if now < _next_purge:
-        return 0
-    _next_purge = now + PURGE_INTERVAL_SECONDS
-    return purge_expired(session, ttl)

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 
-from fvh import idempotency, logins
+from fvh import account_tokens, idempotency, logins
 from fvh.config import Config
 from fvh.db import Database
-from fvh.models import OutboxMessage, utcnow
+from fvh.models import OutboxMessage, RateLimitCounter, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ class Purged:
     login_attempts: int
     idempotency_records: int
     sent_mails: int
+    rate_limit_counters: int = 0
+    account_tokens: int = 0
 
 
 def run(database: Database, config: Config) -> Purged:
@@ -39,7 +41,13 @@ def run(database: Database, config: Config) -> Purged:
             )
             .execution_options(synchronize_session=False)
         ).rowcount
-    return Purged(attempts, records, mails)
+        counters = session.execute(
+            delete(RateLimitCounter)
+            .where(RateLimitCounter.expires_at <= utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        tokens = account_tokens.purge_expired(session)
+    return Purged(attempts, records, mails, counters, tokens)
 
 
 class MaintenanceThread(threading.Thread):

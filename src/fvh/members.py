@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass
+from importlib import resources
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -58,6 +60,7 @@ def normalize_email(email: str | None) -> str | None:
 
 
 def validate_password(password: str) -> str:
+    """10..128 characters and none of the most common passwords (in any case)."""
     if not isinstance(password, str) or not (
         MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
     ):
@@ -65,7 +68,25 @@ def validate_password(password: str) -> str:
             f"Das Passwort muss {MIN_PASSWORD_LENGTH} bis {MAX_PASSWORD_LENGTH} Zeichen lang sein.",
             "password",
         )
+    if is_common_password(password):
+        raise ValidationError(
+            "Dieses Passwort gehört zu den häufigsten Passwörtern. Bitte ein anderes wählen.",
+            "password",
+        )
     return password
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    """The shipped list (data/common_passwords.txt), read once."""
+    text = resources.files("fvh").joinpath("data/common_passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def is_common_password(password: str) -> bool:
+    return password.strip().casefold() in _common_passwords()
 
 
 def hash_password(password: str, method: str = DEFAULT_HASH_METHOD) -> str:
@@ -195,6 +216,8 @@ def set_locked(session: Session, member: Member, locked: bool, actor: audit.Acto
     member.locked = locked
     if locked:
         member.session_version += 1
+    else:
+        member.approval_pending = False  # unlocking a self-registration approves it
     audit.record(
         session,
         actor,

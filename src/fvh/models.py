@@ -66,6 +66,8 @@ class Member(Base):
     notify_zero: Mapped[bool] = mapped_column(Boolean, default=False)
     notify_low_balance: Mapped[bool] = mapped_column(Boolean, default=False)
     low_balance_threshold_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # A self-registration that no admin has approved yet (the account is locked until then).
+    approval_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -251,3 +253,30 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (Index("ix_mail_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+
+
+class AccountToken(Base):
+    """A single-use link sent by e-mail (password reset, new address); only its hash is stored."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    # "reset" or "verify".
+    purpose: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # For "verify": the address that becomes the member's when the link is opened.
+    new_email: Mapped[str | None] = mapped_column(String(255))
+
+
+class RateLimitCounter(Base):
+    """A fixed-window request counter of Flask-Limiter (see fvh.ratelimit_store)."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)

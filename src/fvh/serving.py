@@ -12,7 +12,8 @@ from gunicorn.app.base import BaseApplication
 
 from fvh.config import Config
 
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" rid=%({x-request-id}o)s'
+# The path without its query string: reset links carry one-time tokens there.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" rid=%({x-request-id}o)s'
 
 
 def default_workers(config: Config) -> int:

@@ -13,6 +13,8 @@ from fvh.errors import ValidationError
 from fvh.models import Setting
 from fvh.money import MAX_ABS_CENTS
 
+MAX_UNDO_WINDOW_SECONDS = 3600
+
 
 @dataclass(frozen=True)
 class SystemSettings:
@@ -23,9 +25,27 @@ class SystemSettings:
     organisation_name: str = "Feuerwehr"
     # The responsible admins are told when a member's balance falls below this.
     responsible_threshold_cents: int = 0
+    # Whether /register lets people ask for an account (locked until an admin approves it).
+    self_registration: bool = False
+    # How long a member may undo their own last terminal booking (0: not at all).
+    undo_window_seconds: int = 120
 
 
 _INT_FIELDS = {f.name for f in fields(SystemSettings) if f.type in (int, "int")}
+_BOOL_FIELDS = {f.name for f in fields(SystemSettings) if f.type in (bool, "bool")}
+
+
+def _from_text(name: str, raw: str) -> Any:
+    """A stored value in the type of its field (stored as text: "42", "true")."""
+    if name in _BOOL_FIELDS:
+        return raw.strip().lower() in {"true", "1", "yes", "on"}
+    return int(raw) if name in _INT_FIELDS else raw
+
+
+def _to_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def load(session: Session) -> SystemSettings:
@@ -34,8 +54,7 @@ def load(session: Session) -> SystemSettings:
     values: dict[str, Any] = {}
     for f in fields(SystemSettings):
         if f.name in stored:
-            raw = stored[f.name]
-            values[f.name] = int(raw) if f.name in _INT_FIELDS else raw
+            values[f.name] = _from_text(f.name, stored[f.name])
     return SystemSettings(**values)
 
 
@@ -62,6 +81,17 @@ def validate(settings: SystemSettings) -> None:
         raise ValidationError("Währung: 1 bis 12 Zeichen, z. B. EUR.", "currency")
     if not 1 <= len(settings.organisation_name.strip()) <= 100:
         raise ValidationError("Name der Organisation: 1 bis 100 Zeichen.", "organisation_name")
+    window = settings.undo_window_seconds
+    if (
+        not isinstance(window, int)
+        or isinstance(window, bool)
+        or not 0 <= window <= MAX_UNDO_WINDOW_SECONDS
+    ):
+        raise ValidationError(
+            f"Rücknahmefrist: 0 bis {MAX_UNDO_WINDOW_SECONDS} Sekunden.", "undo_window_seconds"
+        )
+    if not isinstance(settings.self_registration, bool):
+        raise ValidationError("Selbstregistrierung: ja oder nein.", "self_registration")
 
 
 def update(session: Session, actor: audit.Actor, **changes: Any) -> SystemSettings:
@@ -79,9 +109,9 @@ def update(session: Session, actor: audit.Actor, **changes: Any) -> SystemSettin
     for key, value in changed.items():
         row = session.get(Setting, key)
         if row is None:
-            session.add(Setting(key=key, value=str(value)))
+            session.add(Setting(key=key, value=_to_text(value)))
         else:
-            row.value = str(value)
+            row.value = _to_text(value)
     audit.record(
         session,
         actor,

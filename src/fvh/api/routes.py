@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import fvh
-from fvh import access, idempotency, ledger, members, observability, tokens
+from fvh import access, ledger, members, tokens
 from fvh import settings as system_settings
 from fvh.api import messages
-from fvh.api.auth import current_actor, current_key, require_key
+from fvh.api.auth import current_actor, require_key
 from fvh.api.errors import error
+from fvh.api.idempotent import Answer, answer_booking
 from fvh.app import db_session
 from fvh.app import settings as app_settings
 from fvh.errors import (
@@ -35,7 +33,6 @@ from fvh.money import cents_to_number
 
 bp = Blueprint("api", __name__)
 
-Answer = tuple[dict[str, Any], int]
 # JSON can carry NUL and lone surrogates (`"\u0000"`, `"\ud800"`); PostgreSQL refuses NUL in
 # text and no backend can store a surrogate, so they would end as a 500 instead of a 400.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -98,53 +95,6 @@ def _member_by_code(session: Session, code: str) -> Member:
         abort(400, exc.message)
     except MemberNotFound:
         abort(404, messages.unknown_code())
-
-
-def _counted(compute: Callable[[Session], Answer], session: Session) -> Answer:
-    body, status = compute(session)
-    observability.booking_outcome(request.endpoint or "", status, body)
-    return body, status
-
-
-def _commit_answer(session: Session, compute: Callable[[Session], Answer]) -> ResponseReturnValue:
-    """Run a booking, honouring an optional Idempotency-Key (scoped to the API key)."""
-    header = request.headers.get("Idempotency-Key")
-    if header is None:
-        body, status = _counted(compute, session)
-        session.commit()
-        return jsonify(body), status
-    try:
-        key = idempotency.validate_key(header)
-    except ValidationError as exc:
-        abort(400, exc.message)
-    fingerprint = idempotency.fingerprint(request.method, request.path, request.get_data())
-    api_key_id = current_key().id
-    try:
-        stored = idempotency.lookup(session, api_key_id, key, fingerprint)
-        if stored is None:
-            record = idempotency.reserve(session, api_key_id, key, fingerprint)
-            idempotency.purge_expired_if_due(
-                session, timedelta(hours=app_settings().idempotency_ttl_hours)
-            )
-    except idempotency.KeyReusedWithOtherRequest as exc:
-        return error(exc.message, 422)
-    except idempotency.RequestInProgress as exc:
-        return error(exc.message, 409)
-    except IntegrityError:
-        # A concurrent request with the same key committed first: answer as it did.
-        session.rollback()
-        try:
-            stored = idempotency.lookup(session, api_key_id, key, fingerprint)
-        except Conflict as exc:
-            return error(exc.message, 422)
-        if stored is None:
-            return error("Eine Anfrage mit diesem Idempotency-Key läuft noch.", 409)
-    if stored is not None:
-        return jsonify(stored.body), stored.status_code
-    body, status = _counted(compute, session)
-    idempotency.complete(record, status, body)
-    session.commit()
-    return jsonify(body), status
 
 
 # --- health and metadata ------------------------------------------------------------------
@@ -366,7 +316,7 @@ def book_by_code(code: str) -> ResponseReturnValue:
             "vorname": member.first_name,
         }, 200
 
-    return _commit_answer(db_session(), compute)
+    return answer_booking(db_session(), compute)
 
 
 @bp.put("/nfc-transaktion")
@@ -408,4 +358,4 @@ def book_by_token() -> ResponseReturnValue:
             "saldo": cents_to_number(booking.balance_cents),
         }, 200
 
-    return _commit_answer(db_session(), compute)
+    return answer_booking(db_session(), compute)

@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import fvh
 from fvh import tokens
-from fvh.web import auth, i18n, paging
+from fvh.web import auth, i18n, limiter, paging
 
 csrf = CSRFProtect()
 
@@ -32,9 +32,11 @@ def _csrf_error(_exc: CSRFError) -> ResponseReturnValue:
 
 
 def init_app(app: Flask) -> None:
+    from fvh.web.account import bp as account_bp
     from fvh.web.admin import bp as admin_bp
     from fvh.web.views import bp as web_bp
 
+    limiter.init_app(app)  # first: see fvh.web.limiter
     app.session_interface = GuiSessionInterface()
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
     auth.init_app(app)
@@ -51,3 +53,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["token_hex"] = tokens.to_hex
     app.register_blueprint(web_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(account_bp)

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    IntegerField,
     PasswordField,
     SelectChoice,
     SelectField,
@@ -33,6 +34,15 @@ class PasswordChangeForm(FlaskForm):
             EqualTo("password", message=_l("Die Passwörter stimmen nicht überein.")),
         ],
     )
+
+
+class NotificationsForm(FlaskForm):
+    """A member's own e-mail notifications; the domain (`fvh.preferences`) checks the rules."""
+
+    notify_bookings = BooleanField(_l("Bei jeder Buchung"))
+    notify_zero = BooleanField(_l("Wenn mein Guthaben 0 erreicht"))
+    notify_low_balance = BooleanField(_l("Wenn mein Guthaben unter die Schwelle fällt"))
+    threshold = StringField(_l("Schwelle"), validators=[Optional(), Length(max=20)])
 
 
 class MemberForm(FlaskForm):
@@ -90,6 +100,9 @@ class SettingsForm(FlaskForm):
     decimals = SelectField(
         _l("Nachkommastellen"), choices=[SelectChoice(str(n), str(n)) for n in (0, 1, 2)]
     )
+    self_registration = BooleanField(_l("Selbstregistrierung erlauben"))
+    # Empty keeps the current value; the domain checks the range.
+    undo_window = IntegerField(_l("Rücknahmefrist (Sekunden)"), validators=[Optional()])
 
 
 def show_error(form: FlaskForm, exc: DomainError, field: str | None = None) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import get_decimal_symbol
 from flask import Flask, g, request
 from flask_babel import Babel, get_locale
 from flask_babel import format_datetime as babel_format_datetime
@@ -73,7 +74,10 @@ def money(cents: int | None) -> str:
 
 
 def amount_input(cents: int | None) -> str:
-    """Cents as a form field shows them (`-2.50`), parseable by `money.parse_amount`."""
+    """Cents as a form field shows them, with the language's decimal sign (`-2,50`, `-2.50`).
+
+    No grouping: `money.parse_amount` reads it back and takes either "," or ".".
+    """
     if cents is None:
         return ""
     sign = "-" if cents < 0 else ""
@@ -81,7 +85,8 @@ def amount_input(cents: int | None) -> str:
     decimals = system().decimals
     if decimals == 0:
         return f"{sign}{whole}"
-    return f"{sign}{whole}.{rest:02d}"[: len(f"{sign}{whole}") + 1 + decimals]
+    point = "," if get_decimal_symbol(str(get_locale() or DEFAULT_LANGUAGE)) == "," else "."
+    return f"{sign}{whole}{point}{rest:02d}"[: len(f"{sign}{whole}") + 1 + decimals]
 
 
 def local_datetime(value: datetime | None, fmt: str = "short") -> str:

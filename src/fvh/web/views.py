@@ -23,15 +23,17 @@ from fvh import access, ledger, logins, members
 from fvh.app import db_session
 from fvh.app import settings as app_settings
 from fvh.errors import ValidationError
-from fvh.web import auth, i18n
+from fvh.web import auth, i18n, me
 from fvh.web.common import gui_blueprint
 from fvh.web.forms import LoginForm, PasswordChangeForm, show_error
+from fvh.web.limiter import form_limited
 from fvh.web.paging import current_pager
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 bp = gui_blueprint("web", __name__)
+bp.register_blueprint(me.bp, url_prefix="/me")
 
 
 def safe_next(target: str | None, default: str) -> str:
@@ -65,12 +67,17 @@ def index() -> ResponseReturnValue:
         offset=pager.offset,
     )
     return render_template(
-        "web/home.html", member=member, entries=page.rows, pager=pager.with_total(page.total)
+        "web/home.html",
+        member=member,
+        entries=page.rows,
+        pager=pager.with_total(page.total),
+        undo=me.undo_offer(member),
     )
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @access.public
+@form_limited
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("web.index"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import render_template, request
 from flask.typing import ResponseReturnValue
 
-from fvh import ledger, members, tokens
+from fvh import ledger, members, registration, tokens
 from fvh.app import db_session
 from fvh.web.admin import bp
 from fvh.web.auth import admin_required
@@ -41,6 +41,7 @@ def dashboard() -> ResponseReturnValue:
         descending=descending,
         only_in_debt=only_in_debt,
         totals=members.totals(session),
-        latest=ledger.journal(session, ledger.JournalFilter(), limit=10).rows,
+        latest=ledger.journal(session, ledger.JournalFilter(), limit=10),
         unknown_scans=tokens.unknown_scans(session, limit=10),
+        pending_registrations=registration.pending(session, limit=20),
     )

@@ -8,12 +8,13 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from fvh import ledger, members, money
+from fvh import ledger, members, money, registration
 from fvh.app import db_session
 from fvh.app import settings as app_settings
 from fvh.errors import DomainError, DuplicateCode, DuplicateEmail, MemberNotFound
 from fvh.models import Member
 from fvh.web import i18n
+from fvh.web.account import public_links
 from fvh.web.admin import bp
 from fvh.web.auth import admin_required, current_actor, current_member
 from fvh.web.forms import BookingForm, ConfirmForm, MemberForm, NewMemberForm, TokenForm, show_error
@@ -62,6 +63,7 @@ def member_new() -> ResponseReturnValue:
             member = members.create(
                 session, data, current_actor(), hash_method=app_settings().password_hash_method
             )
+            registration.welcome(session, member, public_links())
         except DomainError as exc:
             session.rollback()
             show_error(form, exc, _duplicate_field(exc))
@@ -148,6 +150,23 @@ def member_lock(member_id: int) -> ResponseReturnValue:
     else:
         session.commit()
         flash(_("Mitglied gesperrt.") if locked else _("Mitglied entsperrt."), "success")
+    return redirect(url_for("admin.member_detail", member_id=member_id))
+
+
+@bp.post("/members/<int:member_id>/approve")
+@admin_required
+def member_approve(member_id: int) -> ResponseReturnValue:
+    """Approve a self-registration: unlock the member and send the welcome mail."""
+    member = member_or_404(member_id)
+    session = db_session()
+    try:
+        registration.approve(session, member, current_actor(), public_links())
+    except DomainError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+    else:
+        session.commit()
+        flash(_("Registrierung freigegeben."), "success")
     return redirect(url_for("admin.member_detail", member_id=member_id))
 
 

@@ -18,6 +18,16 @@
     });
   }
 
+  // The folding menu: fvh.css shows it inline from 1024px; keep it open there, so that
+  // assistive technology sees what is shown, and closed again on narrow screens.
+  var menu = document.querySelector("details.menu");
+  if (menu && window.CSS && CSS.supports("selector(::details-content)")) {
+    var wide = window.matchMedia("(min-width: 1024px)");
+    var syncMenu = function () { menu.open = wide.matches; };
+    syncMenu();
+    wide.addEventListener("change", syncMenu);
+  }
+
   document.querySelectorAll("select.autosubmit").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });
   });

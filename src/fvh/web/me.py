@@ -1,0 +1,262 @@
+"""The member's self-service (`/me/...`): notifications, undo, QR codes, statements, charts.
+
+Nested in the `web` blueprint (endpoints `web.me.*`), so it shares its hooks, error pages and
+access checks. No URL carries an id: every view works on the logged-in member only.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from werkzeug.exceptions import BadRequest
+
+from fvh import money, preferences, qr, statements, undo
+from fvh.app import db_session
+from fvh.app import settings as app_settings
+from fvh.errors import DomainError, UndoRefused
+from fvh.models import Member, utcnow
+from fvh.web import auth, i18n
+from fvh.web.forms import NotificationsForm, show_error
+
+bp = Blueprint("me", __name__)
+_ID_RE = re.compile(r"[0-9]{1,12}")
+MAX_ID = 2**31 - 1  # the largest INTEGER primary key on every backend
+
+
+def undo_offer(member: Member) -> undo.Undoable | None:
+    """The booking the member's page offers to undo (for `web.index`)."""
+    window = timedelta(seconds=i18n.system().undo_window_seconds)
+    return undo.undoable(db_session(), member, utcnow(), window)
+
+
+def _undo_message(reason: str) -> str:
+    messages = {
+        undo.NOTHING: _("Es gibt keine Buchung, die Sie zurücknehmen könnten."),
+        undo.NOT_OWN: _("Diese Buchung gibt es nicht."),
+        undo.NOT_LAST: _("Nur Ihre letzte Buchung kann zurückgenommen werden."),
+        undo.NOT_TERMINAL: _("Nur eine Buchung am Terminal kann zurückgenommen werden."),
+        undo.EXPIRED: _("Die Frist zum Zurücknehmen ist abgelaufen."),
+        undo.ALREADY: _("Diese Buchung wurde bereits zurückgenommen."),
+    }
+    return messages.get(reason, _("Diese Buchung kann nicht zurückgenommen werden."))
+
+
+@bp.post("/undo")
+@auth.login_required_rule
+def undo_booking() -> ResponseReturnValue:
+    """Reverse the member's own last terminal booking (the one shown on their page)."""
+    member = auth.current_member()
+    session = db_session()
+    raw_id = request.form.get("transaction_id", "").strip()
+    transaction_id = int(raw_id) if _ID_RE.fullmatch(raw_id) else None
+    if raw_id and (transaction_id is None or transaction_id > MAX_ID):
+        flash(_undo_message(undo.NOT_OWN), "error")  # no such entry can exist
+        return redirect(url_for("web.index"))
+    window = timedelta(seconds=i18n.system().undo_window_seconds)
+    try:
+        undo.undo_last_terminal_booking(
+            session, member, utcnow(), window, auth.current_actor(), transaction_id
+        )
+    except UndoRefused as exc:
+        session.rollback()
+        flash(_undo_message(exc.reason), "error")
+    else:
+        session.commit()
+        flash(_("Die Buchung wurde zurückgenommen."), "success")
+    return redirect(url_for("web.index"))
+
+
+@bp.route("/notifications", methods=["GET", "POST"])
+@auth.login_required_rule
+def notifications() -> ResponseReturnValue:
+    """Which e-mails the member wants, and their own low-balance threshold."""
+    member = auth.current_member()
+    form = NotificationsForm()
+    if request.method == "GET":
+        form.notify_bookings.data = member.notify_bookings
+        form.notify_zero.data = member.notify_zero
+        form.notify_low_balance.data = member.notify_low_balance
+        form.threshold.data = i18n.amount_input(member.low_balance_threshold_cents)
+    if form.validate_on_submit():
+        session = db_session()
+        try:
+            raw = (form.threshold.data or "").strip()
+            threshold = (
+                money.parse_amount(raw, decimals=i18n.system().decimals, field="threshold")
+                if raw
+                else None
+            )
+            preferences.update(
+                session,
+                member,
+                preferences.NotificationPrefs(
+                    bool(form.notify_bookings.data),
+                    bool(form.notify_zero.data),
+                    bool(form.notify_low_balance.data),
+                    threshold,
+                ),
+                auth.current_actor(),
+            )
+        except DomainError as exc:
+            session.rollback()
+            show_error(form, exc)
+        else:
+            session.commit()
+            flash(_("Benachrichtigungen gespeichert."), "success")
+            return redirect(url_for("web.me.notifications"))
+    status = 400 if form.errors else 200
+    return render_template("web/me/notifications.html", form=form, member=member), status
+
+
+# --- QR codes ---------------------------------------------------------------------------
+
+
+@bp.get("/qr")
+@auth.login_required_rule
+def qr_codes() -> ResponseReturnValue:
+    member = auth.current_member()
+    return render_template(
+        "web/me/qr.html",
+        member=member,
+        book=qr.content(member.code, qr.BOOK),
+        balance=qr.content(member.code, qr.BALANCE),
+    )
+
+
+def _png(kind: str) -> Response:
+    code = auth.current_member().code
+    response = Response(qr.png(code, kind), mimetype="image/png")
+    response.headers["Content-Disposition"] = f'inline; filename="fvh-{code}-{kind}.png"'
+    return response
+
+
+@bp.get("/qr/book.png")
+@auth.login_required_rule
+def qr_book_png() -> ResponseReturnValue:
+    return _png(qr.BOOK)
+
+
+@bp.get("/qr/balance.png")
+@auth.login_required_rule
+def qr_balance_png() -> ResponseReturnValue:
+    return _png(qr.BALANCE)
+
+
+@bp.get("/qr/card.pdf")
+@auth.login_required_rule
+def qr_card() -> ResponseReturnValue:
+    member = auth.current_member()
+    words = {
+        "title": _("QR-Karte"),
+        "book": _("Buchen"),
+        "balance": _("Guthaben"),
+        "cut": _("Entlang der Linie ausschneiden."),
+    }
+    body = qr.card_pdf(member.code, member.full_name, i18n.system().organisation_name, words)
+    return _download(body, "application/pdf", f"fvh-{member.code}-qr.pdf")
+
+
+# --- Statements and chart data ----------------------------------------------------------
+
+
+def _download(body: bytes, mimetype: str, filename: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _zone() -> ZoneInfo:
+    """The configured local zone (zoneinfo: flask-babel's pytz zones need localize())."""
+    return ZoneInfo(app_settings().timezone)
+
+
+def _local_day_start(day: date) -> datetime:
+    """Local midnight of `day` as naive UTC (how times are stored)."""
+    local = datetime.combine(day, time.min, tzinfo=_zone())
+    return local.astimezone(UTC).replace(tzinfo=None)
+
+
+def _date_arg(name: str) -> date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadRequest(f"bad date {name}") from exc
+
+
+def _statement() -> statements.Statement:
+    """The member's statement, limited by `?from=` and `?to=` (local dates, both included)."""
+    first, last = _date_arg("from"), _date_arg("to")
+    if first and last and first > last:
+        raise BadRequest("from after to")
+    return statements.build(
+        db_session(),
+        auth.current_member(),
+        _local_day_start(first) if first else None,
+        _local_day_start(last + timedelta(days=1)) if last else None,
+    )
+
+
+def _filename(statement: statements.Statement, extension: str) -> str:
+    return f"fvh-{statement.member_code}-statement.{extension}"
+
+
+@bp.get("/statement.csv")
+@auth.login_required_rule
+def statement_csv() -> ResponseReturnValue:
+    statement = _statement()
+    headers = (_("Zeit"), _("Betrag"), _("Beschreibung"), _("Gebucht von"), _("Kontostand"))
+    body = statements.to_csv(statement, headers, i18n.money, _zone())
+    return _download(body, "text/csv; charset=utf-8", _filename(statement, "csv"))
+
+
+@bp.get("/statement.pdf")
+@auth.login_required_rule
+def statement_pdf() -> ResponseReturnValue:
+    statement = _statement()
+    words = {
+        "title": _("Kontoauszug"),
+        "period": _("Zeitraum"),
+        "all": _("alle Buchungen"),
+        "opening": _("Anfangsstand"),
+        "closing": _("Endstand"),
+        "time": _("Zeit"),
+        "description": _("Beschreibung"),
+        "booked_by": _("Gebucht von"),
+        "amount": _("Betrag"),
+        "balance": _("Kontostand"),
+        "none": _("Keine Buchungen."),
+    }
+    organisation = i18n.system().organisation_name
+    body = statements.to_pdf(statement, words, i18n.money, _zone(), organisation)
+    return _download(body, "application/pdf", _filename(statement, "pdf"))
+
+
+@bp.get("/chart.json")
+@auth.login_required_rule
+def chart_data() -> ResponseReturnValue:
+    """The member's balance over time and consumption per week and month, for the charts."""
+    member = auth.current_member()
+    session = db_session()
+    system = i18n.system()
+    history = statements.balance_history(session, member)
+    used = statements.consumption(session, member, utcnow(), _zone())
+    data: dict[str, Any] = {
+        "currency": system.currency,
+        "decimals": system.decimals,
+        "balance": [
+            {"t": int(at.replace(tzinfo=UTC).timestamp() * 1000), "cents": cents}
+            for at, cents in history
+        ],
+        "week": [{"label": label, "cents": cents} for label, cents in used["week"]],
+        "month": [{"label": label, "cents": cents} for label, cents in used["month"]],
+    }
+    return jsonify(data)

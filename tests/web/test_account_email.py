@@ -1,0 +1,132 @@
+"""A new e-mail address counts only after the link sent to it has been opened."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy import update
+
+from fvh import account_tokens, members
+from fvh.models import AccountToken, utcnow
+from tests.web.conftest import PASSWORD, Browser
+from tests.web.test_account_reset import PUBLIC_URL, link_path, outbox, request_reset
+
+
+@pytest.fixture
+def config(config):
+    return {**config, "PUBLIC_URL": PUBLIC_URL}
+
+
+def ask_for(browser, email: str, password: str = PASSWORD):
+    return browser.post(
+        "/account/email", {"email": email, "password": password}, page="/account/email"
+    )
+
+
+def email_of(database, code: str) -> str | None:
+    with database.session() as session:
+        return members.get_by_code(session, code).email
+
+
+def test_the_page_needs_a_login(browser):
+    response = browser.get("/account/email")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_the_page_shows_the_current_address(member_browser, member):
+    page = member_browser.get("/account/email")
+    assert page.status_code == 200
+    assert member.email in page.get_data(as_text=True)
+
+
+def test_request_sends_a_link_to_the_new_address_and_changes_nothing_yet(
+    member_browser, member, database
+):
+    response = ask_for(member_browser, "Max.Neu@Example.org")
+    assert response.status_code == 302
+    [message] = outbox(database)
+    assert message.template == "email_verification"
+    assert message.recipient == "max.neu@example.org"
+    assert email_of(database, member.code) == member.email
+    flash = member_browser.get("/account/email").get_data(as_text=True)
+    assert "max.neu@example.org" in flash
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "text"),
+    [
+        ("neu@example.org", "falsches-passwort", "Passwort ist falsch"),
+        ("max@example.org", PASSWORD, "bereits Ihre E-Mail-Adresse"),
+        ("kein-at-zeichen", PASSWORD, "Keine gültige E-Mail-Adresse"),
+        ("anna@example.org", PASSWORD, "bereits vergeben"),
+    ],
+)
+def test_refused_requests_send_nothing(
+    member_browser, member, build, database, email, password, text
+):
+    build.member(code="3000000003", email="anna@example.org")
+    response = ask_for(member_browser, email, password)
+    assert response.status_code == 400
+    assert text in response.get_data(as_text=True)
+    assert outbox(database) == []
+
+
+def test_requests_are_limited_per_hour(member_browser, database):
+    statuses = [ask_for(member_browser, f"neu{n}@example.org").status_code for n in range(4)]
+    assert statuses == [302, 302, 302, 429]
+    assert len(outbox(database)) == account_tokens.MAX_PER_HOUR
+
+
+def test_confirmation_checks_the_address_is_still_free(member_browser, member, build, database):
+    ask_for(member_browser, "begehrt@example.org")
+    path = link_path(outbox(database)[0], "/account/email/confirm")
+    build.member(code="3000000003", email="begehrt@example.org")  # taken in the meantime
+    response = member_browser.post(path, page=path)
+    assert response.status_code == 409
+    assert email_of(database, member.code) == member.email
+
+
+def test_link_works_without_a_login_once_and_uses_up_reset_links(
+    app, member_browser, member, database
+):
+    request_reset(member_browser, member.email)
+    ask_for(member_browser, "neu@example.org")
+    reset_path = link_path(outbox(database, "password_reset")[0], "/account/reset")
+    path = link_path(outbox(database, "email_verification")[0], "/account/email/confirm")
+    member_browser.logout()
+    phone = Browser(app.test_client())
+    page = phone.get(path)
+    assert page.status_code == 200
+    assert "neu@example.org" in page.get_data(as_text=True)
+    assert email_of(database, member.code) == member.email  # GET changes nothing
+    response = phone.post(path, page=path)
+    assert response.status_code == 302
+    assert email_of(database, member.code) == "neu@example.org"
+    assert phone.post(path, page="/login").status_code == 410
+    # The reset link went to the old address: it no longer opens anything.
+    assert phone.get(reset_path).status_code == 410
+
+
+def test_expired_link_changes_nothing(member_browser, member, database):
+    ask_for(member_browser, "neu@example.org")
+    path = link_path(outbox(database)[0], "/account/email/confirm")
+    with database.session() as session:
+        session.execute(update(AccountToken).values(expires_at=utcnow()))
+    assert member_browser.get(path).status_code == 410
+    assert member_browser.post(path, page="/account/email").status_code == 410
+    assert email_of(database, member.code) == member.email
+
+
+def test_confirmation_page_without_a_token_goes_home(browser):
+    response = browser.get("/account/email/confirm")
+    assert response.status_code == 302
+
+
+def test_refused_without_public_url(app, member_browser, member, database):
+    app.config["FVH"] = dataclasses.replace(app.config["FVH"], public_url="")
+    response = ask_for(member_browser, "neu@example.org")
+    assert response.status_code == 503
+    assert "PUBLIC_URL" in response.get_data(as_text=True)
+    assert outbox(database) == []
