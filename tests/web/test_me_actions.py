@@ -235,3 +235,14 @@ def test_admin_sets_the_undo_window(admin_browser, database):
     assert settings_form(admin_browser).status_code == 302
     with database.session() as session:
         assert system_settings.load(session).undo_window_seconds == 300
+
+
+def test_undone_booking_is_marked_on_the_own_page(member_browser, member, database):
+    """After an undo, the member's own journal marks the original as reversed."""
+    from fvh import audit, ledger
+
+    with database.session() as s:
+        booking = ledger.book(s, member.id, -100, "Kasse", audit.Actor.system("t"))
+        ledger.reverse(s, booking.transaction_id, audit.Actor.system("t"))
+    page = member_browser.get("/").get_data(as_text=True)
+    assert f'id="tx-{booking.transaction_id}" class="reversed"' in page

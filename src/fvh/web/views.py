@@ -70,6 +70,7 @@ def index() -> ResponseReturnValue:
         "web/home.html",
         member=member,
         entries=page.rows,
+        reversed_ids=page.reversed_ids,
         pager=pager.with_total(page.total),
         undo=me.undo_offer(member),
     )
