@@ -31,10 +31,12 @@ from sqlalchemy.engine import make_url
 from fvh import audit, create_app, keys, ledger, members, migrate, tokens
 from fvh.db import Database
 
+os.environ.setdefault("LOG_LEVEL", "WARNING")  # the figures, not the migration log
 SEQUENTIAL_TAPS = int(os.environ.get("FVH_BENCH_TAPS", "1000"))
 THREADS = 8
 HTTP_TAPS = int(os.environ.get("FVH_BENCH_HTTP_TAPS", "800"))
 TOKEN = b"\x04\xa2\x2b\x1c"
+BENCH_SECRET = "benchmark-secret-" + uuid.uuid4().hex
 ACTOR = audit.Actor.system("bench")
 
 
@@ -83,7 +85,7 @@ def _percentile(values: list[float], pct: float) -> float:
 
 
 def bench_in_process(url: str, key: str) -> str:
-    app = create_app({"DATABASE_URL": url, "APP_SECRET": "bench"}, mode="api")
+    app = create_app({"DATABASE_URL": url, "APP_SECRET": BENCH_SECRET}, mode="api")
     client = app.test_client()
     body = {"token": base64.b64encode(TOKEN).decode(), "beschreibung": "Bench"}
     headers = {"X-API-Key": key}
@@ -97,7 +99,8 @@ def bench_in_process(url: str, key: str) -> str:
     elapsed = time.perf_counter() - start
     app.extensions["fvh_db"].dispose()
     return (
-        f"{SEQUENTIAL_TAPS} sequential taps (WSGI, 1 thread): {SEQUENTIAL_TAPS / elapsed:7.0f} taps/s,"
+        f"{SEQUENTIAL_TAPS} sequential taps (WSGI, 1 thread):"
+        f" {SEQUENTIAL_TAPS / elapsed:7.0f} taps/s,"
         f" p50 {statistics.median(latencies):.2f} ms, p95 {_percentile(latencies, 0.95):.2f} ms"
     )
 
@@ -110,10 +113,13 @@ def _free_port() -> int:
 
 def bench_http(url: str, key: str) -> str:
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "APP_SECRET": "bench", "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DATABASE_URL": url, "APP_SECRET": BENCH_SECRET, "LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
         [sys.executable, "-m", "fvh", "serve", "api", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -130,7 +136,9 @@ def bench_http(url: str, key: str) -> str:
 
         def tap(_i: int) -> float:
             request = urllib.request.Request(
-                f"{base}/nfc-transaktion", data=body.encode(), method="PUT",
+                f"{base}/nfc-transaktion",
+                data=body.encode(),
+                method="PUT",
                 headers={"X-API-Key": key, "Content-Type": "application/json"},
             )
             t0 = time.perf_counter()

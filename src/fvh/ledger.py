@@ -320,9 +320,7 @@ def journal(
 ) -> JournalPage:
     """Journal entries, newest first, with their member loaded; `limit=None` for all."""
     conditions = _journal_conditions(query)
-    total = (
-        session.scalar(select(func.count()).select_from(Transaction).where(*conditions)) or 0
-    )
+    total = session.scalar(select(func.count()).select_from(Transaction).where(*conditions)) or 0
     rows_query = (
         select(Transaction)
         .where(*conditions)
