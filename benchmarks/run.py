@@ -1,43 +1,58 @@
-"""Tap throughput and latency of the terminal API, per database backend. Prints figures.
+"""Terminal-tap benchmark: FVH under gunicorn against an empty Flask endpoint served the same way.
 
-For each backend (SQLite always; MariaDB and PostgreSQL when FVH_BENCH_MYSQL_URL /
-FVH_BENCH_POSTGRES_URL or the FVH_TEST_* variables name a server) a fresh database is created
-and migrated, then:
-  1. sequential NFC taps through the real WSGI app (test client, one thread);
-  2. concurrent taps from THREADS threads on one account, through real gunicorn over HTTP.
-Run with `make bench`.
+For each backend a fresh database is created and migrated, then seeded with N members, each
+with an NFC token, and M past transactions spread over them (balances consistent with the
+journal). A real `fvh serve api` (gunicorn) is started; C client threads drive
+`PUT /nfc-transaktion` for a fixed time, each request on a new HTTP connection as terminals
+do. Printed per run: taps/s, p50, p99, errors, and whether every balance moved by exactly the
+booked amount. Also the latency of `GET /saldo-alle` and `GET /person/<code>`.
+
+    python benchmarks/run.py [--members 200] [--transactions 1000000] [--clients 1,8,32]
+                             [--seconds 10] [--backends sqlite,mysql]
+
+MariaDB/PostgreSQL need FVH_BENCH_MYSQL_URL / FVH_BENCH_POSTGRES_URL (or FVH_TEST_*): a server
+URL on which a scratch database is created and dropped. `make bench` runs the defaults.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
+import http.client
 import json
 import os
+import random
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import urllib.request
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.engine import make_url
 
-from fvh import audit, create_app, keys, ledger, members, migrate, tokens
-from fvh.db import Database
-
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # the figures, not the migration log
-SEQUENTIAL_TAPS = int(os.environ.get("FVH_BENCH_TAPS", "1000"))
-THREADS = 8
-HTTP_TAPS = int(os.environ.get("FVH_BENCH_HTTP_TAPS", "800"))
-TOKEN = b"\x04\xa2\x2b\x1c"
-BENCH_SECRET = "benchmark-secret-" + uuid.uuid4().hex
+
+from fvh import audit, keys, ledger, migrate
+from fvh.db import Database
+from fvh.models import Member, Token, Transaction, utcnow
+
+ROOT = Path(__file__).resolve().parents[1]
 ACTOR = audit.Actor.system("bench")
+SECRET = "benchmark-secret-" + uuid.uuid4().hex
+START_BALANCE_CENTS = 1_000_000_00
+CHUNK = 20_000
+
+
+# --- database ---------------------------------------------------------------------------------
 
 
 def _server_url(backend: str) -> str | None:
@@ -45,64 +60,102 @@ def _server_url(backend: str) -> str | None:
     return os.environ.get(f"FVH_BENCH_{name}_URL") or os.environ.get(f"FVH_TEST_{name}_URL")
 
 
-def _create_database(backend: str, workdir: Path) -> tuple[str, callable]:
+@contextmanager
+def scratch_database(backend: str, workdir: Path) -> Iterator[str]:
     if backend == "sqlite":
-        return f"sqlite:///{workdir / 'bench.sqlite3'}", lambda: None
+        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
+        return
     server = make_url(_server_url(backend))
     name = f"fvh_bench_{uuid.uuid4().hex[:8]}"
     quote = "`" if backend == "mysql" else '"'
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
-
-    def drop() -> None:
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
         force = "" if backend == "mysql" else " WITH (FORCE)"
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {quote}{name}{quote}{force}"))
         admin.dispose()
 
-    return server.set(database=name).render_as_string(hide_password=False), drop
 
-
-def _prepare(url: str) -> str:
+def seed(url: str, members: int, transactions: int) -> tuple[str, list[tuple[str, bytes]]]:
+    """Members with tokens and history; returns the terminal key and (code, token) pairs."""
     database = Database(url)
     migrate.upgrade(database.engine)
+    rng = random.Random(7)
+    people = [(f"{1_000_000_000 + i:010d}", rng.randbytes(7)) for i in range(members)]
     with database.session() as session:
-        member = members.create(
-            session, members.NewMember("Bench", "Mark", code="1234567890"), ACTOR
+        session.execute(
+            insert(Member),
+            [
+                {
+                    "code": code,
+                    "first_name": f"Vorname{i}",
+                    "last_name": f"Name{i}",
+                    "comment": "",
+                    "locked": False,
+                    "is_admin": False,
+                    "must_change_password": False,
+                    "balance_cents": 0,
+                    "session_version": 1,
+                    "notify_bookings": False,
+                    "notify_zero": False,
+                    "notify_low_balance": False,
+                    "approval_pending": False,
+                }
+                for i, (code, _token) in enumerate(people)
+            ],
         )
-        ledger.book(session, member.id, 10_000_000, "Startguthaben", ACTOR)
-        tokens.add(session, member, TOKEN, "Chip", ACTOR)
+        ids = dict(session.execute(select(Member.code, Member.id)).all())
+        session.execute(
+            insert(Token),
+            [{"member_id": ids[code], "data": data, "name": "Chip"} for code, data in people],
+        )
         client = keys.create_client(session, "Bench", ACTOR)
         _row, key = keys.create_key(session, client, ACTOR)
+    totals: Counter[int] = Counter()
+    start = utcnow() - timedelta(days=365 * 3)
+    member_ids = list(ids.values())
+    for offset in range(0, transactions, CHUNK):
+        rows = []
+        for n in range(offset, min(offset + CHUNK, transactions)):
+            member_id = member_ids[n % len(member_ids)]
+            amount = -100 if n % 20 else 2000
+            totals[member_id] += amount
+            rows.append(
+                {
+                    "member_id": member_id,
+                    "amount_cents": amount,
+                    "description": "Kasse" if amount < 0 else "Einzahlung",
+                    "created_at": start + timedelta(seconds=n * 90),
+                    "booked_by_kind": "system",
+                    "booked_by_label": "Seed",
+                }
+            )
+        with database.session() as session:
+            session.execute(insert(Transaction), rows)
+    with database.session() as session:
+        for member_id in member_ids:  # history plus plenty of credit, all through the journal
+            session.execute(
+                update(Member).where(Member.id == member_id).values(balance_cents=totals[member_id])
+            )
+            ledger.book(session, member_id, START_BALANCE_CENTS, "Startguthaben", ACTOR)
+        assert ledger.check(session) == []
     database.dispose()
-    return key
+    return key, people
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct))]
+def balances(url: str) -> dict[str, int]:
+    database = Database(url)
+    with database.session() as session:
+        result = dict(session.execute(select(Member.code, Member.balance_cents)).all())
+    database.dispose()
+    return result
 
 
-def bench_in_process(url: str, key: str) -> str:
-    app = create_app({"DATABASE_URL": url, "APP_SECRET": BENCH_SECRET}, mode="api")
-    client = app.test_client()
-    body = {"token": base64.b64encode(TOKEN).decode(), "beschreibung": "Bench"}
-    headers = {"X-API-Key": key}
-    latencies = []
-    start = time.perf_counter()
-    for _ in range(SEQUENTIAL_TAPS):
-        t0 = time.perf_counter()
-        response = client.put("/nfc-transaktion", json=body, headers=headers)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        assert response.status_code == 200, response.get_json()
-    elapsed = time.perf_counter() - start
-    app.extensions["fvh_db"].dispose()
-    return (
-        f"{SEQUENTIAL_TAPS} sequential taps (WSGI, 1 thread):"
-        f" {SEQUENTIAL_TAPS / elapsed:7.0f} taps/s,"
-        f" p50 {statistics.median(latencies):.2f} ms, p95 {_percentile(latencies, 0.95):.2f} ms"
-    )
+# --- servers ----------------------------------------------------------------------------------
 
 
 def _free_port() -> int:
@@ -111,73 +164,187 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bench_http(url: str, key: str) -> str:
+@contextmanager
+def server(command: list[str], env: dict[str, str], health: str) -> Iterator[int]:
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "APP_SECRET": BENCH_SECRET, "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "fvh", "serve", "api", "--port", str(port)],
+    process = subprocess.Popen(
+        [*command, "--port", str(port)]
+        if command[-1] != "BASELINE"
+        else [sys.executable, str(ROOT / "benchmarks" / "baseline.py"), str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
-                urllib.request.urlopen(f"{base}/health", timeout=1).close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", health)
+                conn.getresponse().read()
+                conn.close()
                 break
             except OSError:
-                if time.monotonic() > deadline:
-                    raise
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"server on {port} did not come up") from None
                 time.sleep(0.2)
-        body = json.dumps({"token": base64.b64encode(TOKEN).decode(), "beschreibung": "Bench"})
-
-        def tap(_i: int) -> float:
-            request = urllib.request.Request(
-                f"{base}/nfc-transaktion",
-                data=body.encode(),
-                method="PUT",
-                headers={"X-API-Key": key, "Content-Type": "application/json"},
-            )
-            t0 = time.perf_counter()
-            with urllib.request.urlopen(request, timeout=10) as response:
-                assert response.status == 200
-            return (time.perf_counter() - t0) * 1000
-
-        start = time.perf_counter()
-        with ThreadPoolExecutor(THREADS) as pool:
-            latencies = list(pool.map(tap, range(HTTP_TAPS)))
-        elapsed = time.perf_counter() - start
+        yield port
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _request(port: int, method: str, path: str, body: bytes | None, headers: dict) -> tuple:
+    """One request on a new connection, as a terminal makes it."""
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, data, time.perf_counter() - started
+    finally:
+        conn.close()
+
+
+def drive(
+    clients: int, seconds: float, make_request: Callable[[random.Random], tuple]
+) -> tuple[list[float], int, list]:
+    """C threads for a fixed time; latencies (s), errors, and what each request returned."""
+    latencies: list[float] = []
+    results: list = []
+    errors = 0
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client(seed_: int) -> None:
+        nonlocal errors
+        rng = random.Random(seed_)
+        mine, mine_results, mine_errors = [], [], 0
+        while time.perf_counter() < stop_at:
+            try:
+                ok, latency, result = make_request(rng)
+            except OSError:
+                ok, latency, result = False, 0.0, None
+            mine.append(latency)
+            mine_results.append(result)
+            mine_errors += 0 if ok else 1
+        with lock:
+            latencies.extend(mine)
+            results.extend(mine_results)
+            errors += mine_errors
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors, results
+
+
+def _ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else 0.0
+
+
+def line(label: str, latencies: list[float], errors: int, seconds: float, extra: str = "") -> str:
     return (
-        f"{HTTP_TAPS} concurrent taps (gunicorn, {THREADS} clients, one account):"
-        f" {HTTP_TAPS / elapsed:7.0f} taps/s, p50 {statistics.median(latencies):.1f} ms,"
-        f" p95 {_percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms"
+        f"  {label:<34} {len(latencies) / seconds:7.0f} req/s  p50 {_ms(latencies, 0.5):6.2f} ms"
+        f"  p99 {_ms(latencies, 0.99):7.2f} ms  errors {errors}{extra}"
     )
 
 
+# --- the benchmark ----------------------------------------------------------------------------
+
+
+def bench_backend(backend: str, args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as workdir, scratch_database(backend, Path(workdir)) as url:
+        t0 = time.perf_counter()
+        key, people = seed(url, args.members, args.transactions)
+        print(
+            f"[{backend}] seeded {args.members} members, {args.transactions} transactions"
+            f" in {time.perf_counter() - t0:.0f} s"
+        )
+        env = {**os.environ, "DATABASE_URL": url, "APP_SECRET": SECRET, "DATA_DIR": workdir}
+        headers = {"X-API-Key": key, "Content-Type": "application/json"}
+        with server([sys.executable, "-m", "fvh", "serve", "api"], env, "/health") as port:
+            for clients in args.clients:
+                before = balances(url)
+
+                def tap(rng: random.Random) -> tuple:
+                    code, data = rng.choice(people)
+                    body = json.dumps(
+                        {"token": base64.b64encode(data).decode(), "beschreibung": "Bench"}
+                    ).encode()
+                    status, raw, latency = _request(port, "PUT", "/nfc-transaktion", body, headers)
+                    ok = status == 200 and "saldo" in json.loads(raw)
+                    return ok, latency, code if ok else None
+
+                latencies, errors, booked = drive(clients, args.seconds, tap)
+                after = balances(url)
+                moved = Counter(code for code in booked if code)
+                mismatches = sum(
+                    1 for code in after if after[code] - before[code] != -100 * moved[code]
+                )
+                print(
+                    line(
+                        f"PUT /nfc-transaktion C={clients}",
+                        latencies,
+                        errors,
+                        args.seconds,
+                        f"  balance mismatches {mismatches}",
+                    )
+                )
+            for path in ("/saldo-alle", f"/person/{people[0][0]}"):
+
+                def get(_rng: random.Random, path: str = path) -> tuple:
+                    status, _raw, latency = _request(port, "GET", path, None, headers)
+                    return status == 200, latency, None
+
+                latencies, errors, _ = drive(1, min(args.seconds, 5), get)
+                print(
+                    line(f"GET {path.split('/')[1]} C=1", latencies, errors, min(args.seconds, 5))
+                )
+        database = Database(url)
+        with database.session() as session:
+            print(f"  ledger check: {'OK' if not ledger.check(session) else 'MISMATCH'}")
+        database.dispose()
+
+
+def bench_baseline(args: argparse.Namespace) -> None:
+    print("[baseline] empty Flask JSON endpoint, same gunicorn settings")
+    with server(["BASELINE"], dict(os.environ), "/") as port:
+        for clients in args.clients:
+
+            def ping(_rng: random.Random) -> tuple:
+                status, _raw, latency = _request(port, "PUT", "/", b"{}", {})
+                return status == 200, latency, None
+
+            latencies, errors, _ = drive(clients, args.seconds, ping)
+            print(line(f"PUT / C={clients}", latencies, errors, args.seconds))
+
+
 def main() -> None:
-    backends = ["sqlite"] + [b for b in ("mysql", "postgresql") if _server_url(b)]
-    print(f"FVH benchmark · {time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} CPUs")
-    for backend in backends:
-        with tempfile.TemporaryDirectory() as workdir:
-            url, drop = _create_database(backend, Path(workdir))
-            try:
-                key = _prepare(url)
-                print(f"[{backend}]")
-                print("  " + bench_in_process(url, key))
-                print("  " + bench_http(url, key))
-                database = Database(url)
-                with database.session() as session:
-                    assert ledger.check(session) == [], "ledger inconsistent after benchmark"
-                database.dispose()
-                print("  ledger check: OK")
-            finally:
-                drop()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=200)
+    parser.add_argument("--transactions", type=int, default=1_000_000)
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--backends", default="sqlite,mysql")
+    args = parser.parse_args()
+    args.clients = [int(c) for c in args.clients.split(",")]
+    wanted = [b for b in args.backends.split(",") if b]
+    print(
+        f"FVH benchmark · {time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} CPUs · "
+        f"{args.seconds:g} s per run"
+    )
+    bench_baseline(args)
+    for backend in wanted:
+        if backend != "sqlite" and not _server_url(backend):
+            print(f"[{backend}] skipped: no FVH_BENCH_/FVH_TEST_ server URL")
+            continue
+        bench_backend(backend, args)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ def test_benchmark_script_runs(tmp_path):
         for key, value in os.environ.items()
         if not key.startswith(("FVH_TEST_", "FVH_BENCH_", "DATABASE_URL", "MYSQL_"))
     }
-    env.update(FVH_BENCH_TAPS="5", FVH_BENCH_HTTP_TAPS="5")
+    args = ["--members", "5", "--transactions", "50", "--clients", "1,2", "--seconds", "1"]
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py")],
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), *args, "--backends", "sqlite"],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -26,6 +26,8 @@ def test_benchmark_script_runs(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "[sqlite]" in result.stdout
-    assert "taps/s" in result.stdout
+    assert "[baseline]" in result.stdout
+    assert "[sqlite] seeded 5 members, 50 transactions" in result.stdout
+    assert "PUT /nfc-transaktion C=2" in result.stdout
+    assert "balance mismatches 0" in result.stdout
     assert "ledger check: OK" in result.stdout

@@ -159,3 +159,17 @@ def test_serve_refuses_an_unmigrated_database(env):
     result = subprocess.run([*FVH, "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "fvh db upgrade" in result.stderr
+
+
+def test_serve_refuses_the_placeholder_secret_before_listening(env):
+    _fvh(env, "db", "upgrade")
+    result = subprocess.run(
+        [*FVH, "serve", "--port", str(_free_port())],
+        env={**env, "APP_SECRET": "change-me"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "APP_SECRET" in result.stderr
+    assert "listening" not in result.stdout

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from fvh import audit, members, notify
 from fvh import settings as settings_mod
-from fvh.errors import DomainError, DuplicateEmail, ValidationError
+from fvh.errors import N_, DomainError, DuplicateEmail, ValidationError
 from fvh.models import AccountToken, Member, utcnow
 
 log = logging.getLogger(__name__)
@@ -108,18 +108,18 @@ def _recent_count(session: Session, member: Member, purpose: str) -> int:
 def find(session: Session, token: str, purpose: str) -> AccountToken:
     """The stored token behind a link, if it can still be used (nothing is changed)."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
-        raise TokenInvalid("Dieser Link ist ungültig.")
+        raise TokenInvalid(N_("Dieser Link ist ungültig."))
     row = session.scalar(
         select(AccountToken).where(
             AccountToken.token_hash == hash_token(token), AccountToken.purpose == purpose
         )
     )
     if row is None:
-        raise TokenInvalid("Dieser Link ist ungültig.")
+        raise TokenInvalid(N_("Dieser Link ist ungültig."))
     if row.used_at is not None:
-        raise TokenExpired("Dieser Link wurde bereits benutzt.")
+        raise TokenExpired(N_("Dieser Link wurde bereits benutzt."))
     if row.expires_at <= utcnow():
-        raise TokenExpired("Dieser Link ist abgelaufen.")
+        raise TokenExpired(N_("Dieser Link ist abgelaufen."))
     return row
 
 
@@ -132,7 +132,7 @@ def _use(session: Session, row: AccountToken) -> None:
         .execution_options(synchronize_session=False)
     )
     if used.rowcount != 1:
-        raise TokenExpired("Dieser Link wurde bereits benutzt.")
+        raise TokenExpired(N_("Dieser Link wurde bereits benutzt."))
 
 
 def _use_up_others(session: Session, member_id: int, purpose: str) -> None:
@@ -161,7 +161,7 @@ def request_password_reset(session: Session, email: str, links: Links) -> bool:
     """
     address = members.normalize_email(email)  # ValidationError: not an address at all
     if address is None:  # never look up "no address" (it would match members without one)
-        raise ValidationError("Bitte eine E-Mail-Adresse angeben.", "email")
+        raise ValidationError(N_("Bitte eine E-Mail-Adresse angeben."), "email")
     member = session.scalar(select(Member).where(Member.email == address))
     organisation = settings_mod.load(session).organisation_name
     if member is None or member.locked:
@@ -229,11 +229,11 @@ def request_email_change(
     """
     address = members.normalize_email(new_email)
     if address is None:
-        raise ValidationError("Bitte eine E-Mail-Adresse angeben.", "email")
+        raise ValidationError(N_("Bitte eine E-Mail-Adresse angeben."), "email")
     if not members.check_password(member, password, hash_method):
-        raise ValidationError("Das Passwort ist falsch.", "password")
+        raise ValidationError(N_("Das Passwort ist falsch."), "password")
     if address == member.email:
-        raise ValidationError("Das ist bereits Ihre E-Mail-Adresse.", "email")
+        raise ValidationError(N_("Das ist bereits Ihre E-Mail-Adresse."), "email")
     _ensure_free(session, member, address)
     if _recent_count(session, member, VERIFY) >= MAX_PER_HOUR:
         log.warning("e-mail change of %s refused: too many requests this hour", member.code)
@@ -256,7 +256,9 @@ def request_email_change(
 def _ensure_free(session: Session, member: Member, address: str) -> None:
     taken = session.scalar(select(Member.id).where(Member.email == address, Member.id != member.id))
     if taken is not None:
-        raise DuplicateEmail(f"Die E-Mail-Adresse {address} ist bereits vergeben.")
+        raise DuplicateEmail(
+            N_("Die E-Mail-Adresse %(email)s ist bereits vergeben."), email=address
+        )
 
 
 def confirm_email_change(session: Session, token: str) -> Member:

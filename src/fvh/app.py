@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from fvh import observability, security
 from fvh.config import Config, load_config
 from fvh.db import Database
+from fvh.routing import IdConverter
 
 MODES = ("combined", "api", "gui")
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def create_app(
     security.check_secret(settings, testing=bool(settings.extra.get("TESTING")))
     observability.configure_logging(settings.log_level, settings.log_format)
     app = FvhFlask(__name__)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.update(
         SECRET_KEY=settings.app_secret,
         FVH=settings,

@@ -16,6 +16,7 @@ from fvh.config import Config, ensure_secret_file, load_config
 from fvh.db import Database
 from fvh.errors import DomainError
 from fvh.money import format_cents, parse_amount
+from fvh.security import InsecureConfiguration, check_secret
 
 CLI_ACTOR = audit.Actor.system("CLI")
 
@@ -40,6 +41,7 @@ class Context:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction; a domain error becomes a clear message and exit code 1."""
+        _require_schema(self)
         try:
             with self.database.session() as session:
                 yield session
@@ -304,6 +306,10 @@ def serve(ctx: Context, part: str | None, host: str | None, port: int | None) ->
 
     _require_schema(ctx)
     ctx.config = ensure_secret_file(ctx.config)
+    try:  # refuse here, not in every worker after "listening" was printed
+        check_secret(ctx.config)
+    except InsecureConfiguration as exc:
+        raise click.ClickException(str(exc)) from exc
     _bootstrap_admin(ctx)
     run(ctx.config, part, host=host, port=port)
 

@@ -15,7 +15,9 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-SQLITE_BUSY_TIMEOUT_MS = 15000
+# Below the terminals' 10 s wait: a tap that can't get the write lock in time fails (503)
+# instead of being booked after the terminal already gave up.
+SQLITE_BUSY_TIMEOUT_MS = 8000
 
 
 def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:

@@ -1,21 +1,37 @@
-"""Domain exceptions. Doors translate them into HTTP answers, form errors or exit codes."""
+"""Domain exceptions. Doors translate them into HTTP answers, form errors or exit codes.
+
+A message is a German *template* with named placeholders plus their values:
+`ValidationError(N_("Kein gültiger Betrag: %(value)s"), "amount", value=text)`.
+`exc.message` is the German text (`template % params`), which the API, the CLI and the logs
+show; the web door translates `exc.template` and fills in `exc.params` (`fvh.web.i18n`).
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+
+def N_(message: str) -> str:  # noqa: N802 -- the conventional gettext marker name
+    """Mark a domain message for extraction into the catalog; returns it unchanged."""
+    return message
 
 
 class DomainError(Exception):
     """Base of every expected failure of a domain operation."""
 
-    def __init__(self, message: str = "") -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str = "", **params: Any) -> None:
+        rendered = message % params if params else message
+        super().__init__(rendered)
+        self.template = message
+        self.params = params
+        self.message = rendered
 
 
 class ValidationError(DomainError):
     """Input that breaks a rule; `field` names the offending input when there is one."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, field: str | None = None, **params: Any) -> None:
+        super().__init__(message, **params)
         self.field = field
 
 
@@ -44,8 +60,8 @@ class DuplicateEmail(Conflict):
 
 
 class DuplicateToken(Conflict):
-    def __init__(self, message: str, owner_name: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, owner_name: str, **params: Any) -> None:
+        super().__init__(message, **params)
         self.owner_name = owner_name
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from fvh.errors import Conflict, ValidationError
+from fvh.errors import N_, Conflict, ValidationError
 from fvh.models import IdempotencyRecord, utcnow
 
 MAX_KEY_LENGTH = 255
@@ -39,7 +39,9 @@ def validate_key(key: str) -> str:
     key = key.strip()
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
         raise ValidationError(
-            f"Idempotency-Key: 1 bis {MAX_KEY_LENGTH} druckbare Zeichen.", "Idempotency-Key"
+            N_("Idempotency-Key: 1 bis %(max)d druckbare Zeichen."),
+            "Idempotency-Key",
+            max=MAX_KEY_LENGTH,
         )
     return key
 
@@ -58,9 +60,11 @@ def lookup(session: Session, api_key_id: int, key: str, request_hash: str) -> St
     if record is None:
         return None
     if record.request_hash != request_hash:
-        raise KeyReusedWithOtherRequest("Idempotency-Key wurde mit einer anderen Anfrage benutzt.")
+        raise KeyReusedWithOtherRequest(
+            N_("Idempotency-Key wurde mit einer anderen Anfrage benutzt.")
+        )
     if record.status_code == 0:
-        raise RequestInProgress("Eine Anfrage mit diesem Idempotency-Key läuft noch.")
+        raise RequestInProgress(N_("Eine Anfrage mit diesem Idempotency-Key läuft noch."))
     return StoredResponse(record.status_code, json.loads(record.response_body))
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from fvh import audit
-from fvh.errors import Conflict, NotFound, ValidationError
+from fvh.errors import N_, Conflict, NotFound, ValidationError
 from fvh.models import ApiClient, ApiKey, utcnow
 
 KEY_PREFIX = "fvh_"
@@ -38,7 +38,7 @@ def scope_allows(granted: str, required: str) -> bool:
 def _validate_name(name: str) -> str:
     name = (name or "").strip()
     if not 1 <= len(name) <= 255:
-        raise ValidationError("Der Name muss 1 bis 255 Zeichen lang sein.", "name")
+        raise ValidationError(N_("Der Name muss 1 bis 255 Zeichen lang sein."), "name")
     return name
 
 
@@ -56,7 +56,7 @@ def find_client(session: Session, name: str) -> ApiClient | None:
 def create_client(session: Session, name: str, actor: audit.Actor) -> ApiClient:
     name = _validate_name(name)
     if find_client(session, name) is not None:
-        raise Conflict(f"Ein API-Benutzer namens {name!r} existiert bereits.")
+        raise Conflict(N_("Ein API-Benutzer namens %(name)r existiert bereits."), name=name)
     client = ApiClient(name=name)
     session.add(client)
     session.flush()
@@ -84,7 +84,7 @@ def create_key(
     `plaintext` lets an importer keep a key that terminals already use.
     """
     if scope not in SCOPES:
-        raise ValidationError(f"Unbekannter Geltungsbereich {scope!r}.", "scope")
+        raise ValidationError(N_("Unbekannter Geltungsbereich %(scope)r."), "scope", scope=scope)
     key = plaintext or generate_key()
     row = ApiKey(
         client_id=client.id,

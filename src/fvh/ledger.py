@@ -21,6 +21,7 @@ from sqlalchemy.orm.util import identity_key
 from fvh import audit, notify
 from fvh import settings as settings_mod
 from fvh.errors import (
+    N_,
     AlreadyReversed,
     BelowMinimum,
     MemberLocked,
@@ -46,12 +47,13 @@ class Booking:
 
 def _validate_description(description: object) -> str:
     if not isinstance(description, str):
-        raise ValidationError("Die Beschreibung muss ein Text sein.", "description")
+        raise ValidationError(N_("Die Beschreibung muss ein Text sein."), "description")
     description = description.strip()
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise ValidationError(
-            f"Die Beschreibung ist zu lang (höchstens {MAX_DESCRIPTION_LENGTH} Zeichen).",
+            N_("Die Beschreibung ist zu lang (höchstens %(max)d Zeichen)."),
             "description",
+            max=MAX_DESCRIPTION_LENGTH,
         )
     return description
 
@@ -74,9 +76,11 @@ def _post_entry(
     applies only to debits: credits are always allowed, so members in debt can pay.
     """
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool):
-        raise ValidationError("Der Betrag muss eine ganze Zahl von Cent sein.", "amount")
+        raise ValidationError(N_("Der Betrag muss eine ganze Zahl von Cent sein."), "amount")
     if amount_cents == 0 or abs(amount_cents) > MAX_ABS_CENTS:
-        raise ValidationError("Der Betrag muss ungleich 0 und im erlaubten Bereich sein.", "amount")
+        raise ValidationError(
+            N_("Der Betrag muss ungleich 0 und im erlaubten Bereich sein."), "amount"
+        )
     conditions = [Member.id == member_id]
     if unlocked_only:
         conditions.append(Member.locked.is_(False))
@@ -167,7 +171,7 @@ def book(
     """An admin booking (deposit or correction): no floor, allowed for locked members too."""
     description = _validate_description(description)
     if not description:
-        raise ValidationError("Bitte eine Beschreibung angeben.", "description")
+        raise ValidationError(N_("Bitte eine Beschreibung angeben."), "description")
     booking = _post_entry(session, member_id, amount_cents, description, actor)
     if booking is None:
         raise MemberNotFound(f"unknown member {member_id}")
@@ -184,7 +188,7 @@ def book_many(
     """The same admin booking for several members, all in the caller's one transaction."""
     ids = sorted(set(member_ids))  # a fixed lock order avoids deadlocks between bulk bookings
     if not ids:
-        raise ValidationError("Bitte mindestens ein Mitglied auswählen.", "members")
+        raise ValidationError(N_("Bitte mindestens ein Mitglied auswählen."), "members")
     return [book(session, member_id, amount_cents, description, actor) for member_id in ids]
 
 
@@ -194,9 +198,9 @@ def reverse(session: Session, transaction_id: int, actor: audit.Actor) -> Bookin
     if original is None:
         raise NotFound(f"unknown transaction {transaction_id}")
     if original.reverses_id is not None:
-        raise AlreadyReversed("Eine Stornobuchung kann nicht storniert werden.")
+        raise AlreadyReversed(N_("Eine Stornobuchung kann nicht storniert werden."))
     if session.scalar(select(Transaction.id).where(Transaction.reverses_id == original.id)):
-        raise AlreadyReversed("Diese Buchung wurde bereits storniert.")
+        raise AlreadyReversed(N_("Diese Buchung wurde bereits storniert."))
     description = f"Storno: {original.description}"[:MAX_DESCRIPTION_LENGTH]
     try:
         with session.begin_nested():
@@ -209,7 +213,7 @@ def reverse(session: Session, transaction_id: int, actor: audit.Actor) -> Bookin
                 reverses_id=original.id,
             )
     except IntegrityError as exc:  # a concurrent reversal of the same entry won
-        raise AlreadyReversed("Diese Buchung wurde bereits storniert.") from exc
+        raise AlreadyReversed(N_("Diese Buchung wurde bereits storniert.")) from exc
     assert booking is not None
     audit.record(
         session,
@@ -279,6 +283,11 @@ def check(session: Session) -> list[Mismatch]:
     return [Mismatch(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
 
+# Who booked, as the journal filter names it -> the actor kind stored with the entry: a
+# terminal (or other API client), a person in the web GUI (admin or member undo), the system.
+BOOKED_BY_KINDS = {"terminal": "api_key", "admin": "member", "system": "system"}
+
+
 @dataclass(frozen=True)
 class JournalFilter:
     """Which journal entries to show: all arguments optional, combined with AND."""
@@ -288,6 +297,8 @@ class JournalFilter:
     date_from: datetime | None = None  # inclusive, UTC
     date_to: datetime | None = None  # exclusive, UTC
     kind: str = ""  # "credit", "debit" or "" for both
+    booked_by: str = ""  # part of who booked it (`booked_by_label`), case-insensitive
+    booked_by_kind: str = ""  # a key of BOOKED_BY_KINDS, or "" for any
 
 
 @dataclass(frozen=True)
@@ -312,6 +323,11 @@ def _journal_conditions(query: JournalFilter) -> list[Any]:
         conditions.append(Transaction.amount_cents > 0)
     elif query.kind == "debit":
         conditions.append(Transaction.amount_cents < 0)
+    if query.booked_by.strip():
+        pattern = f"%{query.booked_by.strip().lower()}%"
+        conditions.append(func.lower(Transaction.booked_by_label).like(pattern))
+    if query.booked_by_kind in BOOKED_BY_KINDS:
+        conditions.append(Transaction.booked_by_kind == BOOKED_BY_KINDS[query.booked_by_kind])
     return conditions
 
 

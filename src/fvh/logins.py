@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
 from fvh import members
-from fvh.errors import DomainError
+from fvh.errors import N_, DomainError
 from fvh.models import LoginAttempt, Member, utcnow
 
 SUCCESS = "success"
@@ -147,7 +147,7 @@ def authenticate(
     member = find_member(session, identifier)
     if is_throttled(session, identifier, member, ip_address, policy=policy):
         record(session, identifier, ip_address, THROTTLED, member)
-        raise TooManyAttempts("Zu viele Fehlversuche. Bitte später erneut versuchen.")
+        raise TooManyAttempts(N_("Zu viele Fehlversuche. Bitte später erneut versuchen."))
     if member is None:
         _burn_time(password, hash_method)
         ok = False
@@ -155,11 +155,11 @@ def authenticate(
         ok = members.check_password(member, password, hash_method)
     if not ok:
         record(session, identifier, ip_address, FAILED, member)
-        raise InvalidCredentials("Anmeldedaten ungültig.")
+        raise InvalidCredentials(N_("Anmeldedaten ungültig."))
     assert member is not None
     if member.locked:
         record(session, identifier, ip_address, LOCKED, member)
-        raise AccountLocked("Das Konto ist gesperrt.")
+        raise AccountLocked(N_("Das Konto ist gesperrt."))
     record(session, identifier, ip_address, SUCCESS, member)
     return member
 

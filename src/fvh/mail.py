@@ -14,11 +14,12 @@ import smtplib
 import ssl
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from fvh.config import Config
 from fvh.db import Database
@@ -223,3 +224,37 @@ class OutboxWorker(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
         self.join(timeout=self.interval + 5)
+
+
+STALE_BACKLOG = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    """What the outbox holds: for warnings when mail does not go out."""
+
+    pending: int
+    failed: int
+    oldest_pending_at: datetime | None
+
+    def stale(self, now: datetime) -> bool:
+        """Whether a message has waited longer than a working worker would let it."""
+        return self.oldest_pending_at is not None and now - self.oldest_pending_at > STALE_BACKLOG
+
+
+def outbox_status(session: Session) -> OutboxStatus:
+    """Pending and failed messages and the oldest pending one, in one query.
+
+    Takes the caller's session (unlike `backlog`): a web request must not open a second
+    SQLite transaction while its own holds the write lock.
+    """
+    pending = OutboxMessage.status == "pending"
+    # CASE rather than FILTER (WHERE ...): MariaDB has no aggregate FILTER clause.
+    row = session.execute(
+        select(
+            func.count(case((pending, 1))),
+            func.count(case((OutboxMessage.status == "failed", 1))),
+            func.min(case((pending, OutboxMessage.created_at))),
+        )
+    ).one()
+    return OutboxStatus(int(row[0] or 0), int(row[1] or 0), row[2])

@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from fvh import audit
 from fvh.errors import (
+    N_,
     DuplicateCode,
     DuplicateEmail,
     MemberNotFound,
@@ -36,16 +37,30 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 def validate_code(code: str) -> str:
     """A member code is exactly ten digits (the QR terminals read code + one letter)."""
     if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
-        raise ValidationError("Der Code muss aus genau 10 Ziffern bestehen.", "code")
+        raise ValidationError(N_("Der Code muss aus genau 10 Ziffern bestehen."), "code")
     return code
 
 
-def _validate_name(value: object, field: str, label: str) -> str:
+# Per name field: the message when it is missing and when it is too long.
+_NAME_MESSAGES = {
+    "first_name": (
+        N_("Vorname fehlt."),
+        N_("Vorname ist zu lang (höchstens %(max)d Zeichen)."),
+    ),
+    "last_name": (
+        N_("Nachname fehlt."),
+        N_("Nachname ist zu lang (höchstens %(max)d Zeichen)."),
+    ),
+}
+
+
+def _validate_name(value: object, field: str) -> str:
+    missing, too_long = _NAME_MESSAGES[field]
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{label} fehlt.", field)
+        raise ValidationError(missing, field)
     value = value.strip()
     if len(value) > MAX_NAME_LENGTH:
-        raise ValidationError(f"{label} ist zu lang (höchstens {MAX_NAME_LENGTH} Zeichen).", field)
+        raise ValidationError(too_long, field, max=MAX_NAME_LENGTH)
     return value
 
 
@@ -55,7 +70,7 @@ def normalize_email(email: str | None) -> str | None:
         return None
     email = email.strip().lower()
     if len(email) > MAX_NAME_LENGTH or not _EMAIL_RE.match(email):
-        raise ValidationError("Keine gültige E-Mail-Adresse.", "email")
+        raise ValidationError(N_("Keine gültige E-Mail-Adresse."), "email")
     return email
 
 
@@ -65,12 +80,14 @@ def validate_password(password: str) -> str:
         MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
     ):
         raise ValidationError(
-            f"Das Passwort muss {MIN_PASSWORD_LENGTH} bis {MAX_PASSWORD_LENGTH} Zeichen lang sein.",
+            N_("Das Passwort muss %(min)d bis %(max)d Zeichen lang sein."),
             "password",
+            min=MIN_PASSWORD_LENGTH,
+            max=MAX_PASSWORD_LENGTH,
         )
     if is_common_password(password):
         raise ValidationError(
-            "Dieses Passwort gehört zu den häufigsten Passwörtern. Bitte ein anderes wählen.",
+            N_("Dieses Passwort gehört zu den häufigsten Passwörtern. Bitte ein anderes wählen."),
             "password",
         )
     return password
@@ -170,8 +187,8 @@ def create(
     code = validate_code(data.code) if data.code else generate_code(session)
     member = Member(
         code=code,
-        first_name=_validate_name(data.first_name, "first_name", "Vorname"),
-        last_name=_validate_name(data.last_name, "last_name", "Nachname"),
+        first_name=_validate_name(data.first_name, "first_name"),
+        last_name=_validate_name(data.last_name, "last_name"),
         email=normalize_email(data.email),
         comment=(data.comment or "").strip()[:1000],
         is_admin=data.is_admin,
@@ -193,9 +210,11 @@ def create(
 def _ensure_unique(session: Session, member: Member) -> None:
     clash = select(Member.id).where(Member.id != member.id) if member.id else select(Member.id)
     if session.scalar(clash.where(Member.code == member.code)) is not None:
-        raise DuplicateCode(f"Der Code {member.code} ist bereits vergeben.")
+        raise DuplicateCode(N_("Der Code %(code)s ist bereits vergeben."), code=member.code)
     if member.email and session.scalar(clash.where(Member.email == member.email)) is not None:
-        raise DuplicateEmail(f"Die E-Mail-Adresse {member.email} ist bereits vergeben.")
+        raise DuplicateEmail(
+            N_("Die E-Mail-Adresse %(email)s ist bereits vergeben."), email=member.email
+        )
 
 
 def _flush_unique(session: Session, member: Member) -> None:
@@ -204,12 +223,12 @@ def _flush_unique(session: Session, member: Member) -> None:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise DuplicateCode("Code oder E-Mail-Adresse ist bereits vergeben.") from exc
+        raise DuplicateCode(N_("Code oder E-Mail-Adresse ist bereits vergeben.")) from exc
 
 
 def set_locked(session: Session, member: Member, locked: bool, actor: audit.Actor) -> None:
     if locked and actor.member_id == member.id:
-        raise PermissionDenied("Sie können sich nicht selbst sperren.")
+        raise PermissionDenied(N_("Sie können sich nicht selbst sperren."))
     if member.locked == locked:
         return
     before = snapshot(member)
@@ -249,9 +268,9 @@ def set_password(
 def delete(session: Session, member: Member, actor: audit.Actor) -> None:
     """Delete a member with their tokens and journal (as the seed says); the audit log keeps it."""
     if actor.member_id == member.id:
-        raise PermissionDenied("Sie können sich nicht selbst löschen.")
+        raise PermissionDenied(N_("Sie können sich nicht selbst löschen."))
     if member.is_admin and count_admins(session) <= 1:
-        raise PermissionDenied("Der letzte Administrator kann nicht gelöscht werden.")
+        raise PermissionDenied(N_("Der letzte Administrator kann nicht gelöscht werden."))
     audit.record(session, actor, "member.delete", member.code, before=snapshot(member))
     session.delete(member)
     session.flush()
@@ -379,13 +398,13 @@ def update_details(
 ) -> None:
     """Change names, e-mail, comment and own minimum; validated like `create`, audited."""
     before = snapshot(member)
-    first_name = _validate_name(changes.first_name, "first_name", "Vorname")
-    last_name = _validate_name(changes.last_name, "last_name", "Nachname")
+    first_name = _validate_name(changes.first_name, "first_name")
+    last_name = _validate_name(changes.last_name, "last_name")
     email = normalize_email(changes.email)
     if email and session.scalar(
         select(Member.id).where(Member.email == email, Member.id != member.id)
     ):
-        raise DuplicateEmail(f"Die E-Mail-Adresse {email} ist bereits vergeben.")
+        raise DuplicateEmail(N_("Die E-Mail-Adresse %(email)s ist bereits vergeben."), email=email)
     member.first_name = first_name
     member.last_name = last_name
     member.email = email
@@ -403,9 +422,9 @@ def set_admin(session: Session, member: Member, is_admin: bool, actor: audit.Act
         return
     if not is_admin:
         if actor.member_id == member.id:
-            raise PermissionDenied("Sie können sich nicht selbst die Admin-Rechte entziehen.")
+            raise PermissionDenied(N_("Sie können sich nicht selbst die Admin-Rechte entziehen."))
         if count_admins(session) <= 1:
-            raise PermissionDenied("Der letzte Administrator kann nicht entfernt werden.")
+            raise PermissionDenied(N_("Der letzte Administrator kann nicht entfernt werden."))
     before = snapshot(member)
     member.is_admin = is_admin
     audit.record(

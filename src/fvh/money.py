@@ -9,7 +9,7 @@ from babel import Locale
 from babel.core import UnknownLocaleError
 from babel.numbers import format_currency, format_decimal
 
-from fvh.errors import ValidationError
+from fvh.errors import N_, ValidationError
 
 MAX_ABS_CENTS = 10_000_000_00  # ten million units: far beyond any tally list, well inside BIGINT
 _AMOUNT_RE = re.compile(r"^[+-]?\d{1,12}([.,]\d{1,6})?$")
@@ -20,16 +20,18 @@ def parse_amount(text: str | int, *, decimals: int = 2, field: str = "amount") -
     """Parse "10", "-2.50" or "-2,50" into cents; refuse more decimals than the currency has."""
     raw = str(text).strip().replace(" ", "")
     if not _AMOUNT_RE.match(raw):
-        raise ValidationError(f"Kein gültiger Betrag: {text!r}", field)
+        raise ValidationError(N_("Kein gültiger Betrag: %(value)r"), field, value=text)
     try:
         value = Decimal(raw.replace(",", "."))
     except InvalidOperation as exc:  # defensive: the pattern admits only valid decimals
-        raise ValidationError(f"Kein gültiger Betrag: {text!r}", field) from exc
+        raise ValidationError(N_("Kein gültiger Betrag: %(value)r"), field, value=text) from exc
     if value != value.quantize(Decimal(1).scaleb(-decimals)):
-        raise ValidationError(f"Höchstens {decimals} Nachkommastellen erlaubt.", field)
+        raise ValidationError(
+            N_("Höchstens %(decimals)d Nachkommastellen erlaubt."), field, decimals=decimals
+        )
     cents = int(value * 100)
     if abs(cents) > MAX_ABS_CENTS:
-        raise ValidationError("Betrag außerhalb des erlaubten Bereichs.", field)
+        raise ValidationError(N_("Betrag außerhalb des erlaubten Bereichs."), field)
     return cents
 
 

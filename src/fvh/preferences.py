@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy.orm import Session
 
 from fvh import audit
-from fvh.errors import ValidationError
+from fvh.errors import N_, ValidationError
 from fvh.models import Member
 from fvh.money import MAX_ABS_CENTS
 
@@ -38,15 +38,15 @@ def validate(member: Member, prefs: NotificationPrefs) -> NotificationPrefs:
         or isinstance(threshold, bool)
         or abs(threshold) > MAX_ABS_CENTS
     ):
-        raise ValidationError("Schwelle außerhalb des erlaubten Bereichs.", "threshold")
+        raise ValidationError(N_("Schwelle außerhalb des erlaubten Bereichs."), "threshold")
     if prefs.notify_low_balance and threshold is None:
         raise ValidationError(
-            "Für die Warnung bei niedrigem Guthaben bitte eine Schwelle angeben.", "threshold"
+            N_("Für die Warnung bei niedrigem Guthaben bitte eine Schwelle angeben."), "threshold"
         )
     wants_mail = prefs.notify_bookings or prefs.notify_zero or prefs.notify_low_balance
     if wants_mail and not member.email:
         raise ValidationError(
-            "Für Benachrichtigungen ist eine E-Mail-Adresse nötig.", "notify_bookings"
+            N_("Für Benachrichtigungen ist eine E-Mail-Adresse nötig."), "notify_bookings"
         )
     return prefs
 

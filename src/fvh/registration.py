@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from fvh import audit, members, notify
 from fvh import settings as settings_mod
 from fvh.account_tokens import Links
-from fvh.errors import Conflict, DomainError, ValidationError
+from fvh.errors import N_, Conflict, DomainError, ValidationError
 from fvh.models import Member
 
 log = logging.getLogger(__name__)
@@ -77,13 +77,13 @@ def register(
     bad input, RegistrationClosed when switched off, TooManyPending when flooded.
     """
     if not is_open(session):
-        raise RegistrationClosed("Selbstregistrierung ist ausgeschaltet.")
+        raise RegistrationClosed(N_("Selbstregistrierung ist ausgeschaltet."))
     address = members.normalize_email(data.email)
     if address is None:
-        raise ValidationError("Bitte eine E-Mail-Adresse angeben.", "email")
+        raise ValidationError(N_("Bitte eine E-Mail-Adresse angeben."), "email")
     members.validate_password(data.password)
     if pending_count(session) >= MAX_PENDING:
-        raise TooManyPending("Zurzeit sind zu viele Registrierungen offen.")
+        raise TooManyPending(N_("Zurzeit sind zu viele Registrierungen offen."))
     if session.scalar(select(Member.id).where(Member.email == address)) is not None:
         log.info("self-registration with a taken address ignored")
         return None
@@ -119,7 +119,7 @@ def register(
 def approve(session: Session, member: Member, actor: audit.Actor, links: Links | None) -> None:
     """Unlock a self-registered member and send them the welcome mail with their code."""
     if not member.approval_pending:
-        raise Conflict("Dieses Mitglied wartet nicht auf eine Freigabe.")
+        raise Conflict(N_("Dieses Mitglied wartet nicht auf eine Freigabe."))
     members.set_locked(session, member, False, actor)
     member.approval_pending = False
     audit.record(session, actor, "member.approve", member.code)

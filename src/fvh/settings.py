@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fvh import audit
-from fvh.errors import ValidationError
+from fvh.errors import N_, ValidationError
 from fvh.models import Setting
 from fvh.money import MAX_ABS_CENTS
 
@@ -61,26 +61,26 @@ def load(session: Session) -> SystemSettings:
 def validate(settings: SystemSettings) -> None:
     if not -MAX_ABS_CENTS <= settings.default_amount_cents < 0:
         raise ValidationError(
-            "Der Standardbetrag muss ein negativer Betrag (eine Abbuchung) sein.",
+            N_("Der Standardbetrag muss ein negativer Betrag (eine Abbuchung) sein."),
             "default_amount_cents",
         )
     if not -MAX_ABS_CENTS <= settings.min_balance_cents <= MAX_ABS_CENTS:
         raise ValidationError(
-            "Mindestguthaben außerhalb des erlaubten Bereichs.", "min_balance_cents"
+            N_("Mindestguthaben außerhalb des erlaubten Bereichs."), "min_balance_cents"
         )
     if settings.decimals not in (0, 1, 2):
-        raise ValidationError("Nachkommastellen: 0, 1 oder 2.", "decimals")
+        raise ValidationError(N_("Nachkommastellen: 0, 1 oder 2."), "decimals")
     for name, cents in (
         ("default_amount_cents", settings.default_amount_cents),
         ("min_balance_cents", settings.min_balance_cents),
     ):
         if cents % 10 ** (2 - settings.decimals):
-            raise ValidationError("Der Betrag passt nicht zu den Nachkommastellen.", name)
+            raise ValidationError(N_("Der Betrag passt nicht zu den Nachkommastellen."), name)
     currency = settings.currency.strip()
     if not 1 <= len(currency) <= 12:
-        raise ValidationError("Währung: 1 bis 12 Zeichen, z. B. EUR.", "currency")
+        raise ValidationError(N_("Währung: 1 bis 12 Zeichen, z. B. EUR."), "currency")
     if not 1 <= len(settings.organisation_name.strip()) <= 100:
-        raise ValidationError("Name der Organisation: 1 bis 100 Zeichen.", "organisation_name")
+        raise ValidationError(N_("Name der Organisation: 1 bis 100 Zeichen."), "organisation_name")
     window = settings.undo_window_seconds
     if (
         not isinstance(window, int)
@@ -88,10 +88,30 @@ def validate(settings: SystemSettings) -> None:
         or not 0 <= window <= MAX_UNDO_WINDOW_SECONDS
     ):
         raise ValidationError(
-            f"Rücknahmefrist: 0 bis {MAX_UNDO_WINDOW_SECONDS} Sekunden.", "undo_window_seconds"
+            N_("Rücknahmefrist: 0 bis %(max)d Sekunden."),
+            "undo_window_seconds",
+            max=MAX_UNDO_WINDOW_SECONDS,
         )
     if not isinstance(settings.self_registration, bool):
-        raise ValidationError("Selbstregistrierung: ja oder nein.", "self_registration")
+        raise ValidationError(N_("Selbstregistrierung: ja oder nein."), "self_registration")
+    _validate_responsible_threshold(settings)
+
+
+def _validate_responsible_threshold(settings: SystemSettings) -> None:
+    """The balance below which RESPONSIBLE_EMAIL is told: an amount like the minimum."""
+    cents = settings.responsible_threshold_cents
+    if (
+        not isinstance(cents, int)
+        or isinstance(cents, bool)
+        or not -MAX_ABS_CENTS <= cents <= MAX_ABS_CENTS
+    ):
+        raise ValidationError(
+            N_("Meldeschwelle außerhalb des erlaubten Bereichs."), "responsible_threshold_cents"
+        )
+    if cents % 10 ** (2 - settings.decimals):
+        raise ValidationError(
+            N_("Der Betrag passt nicht zu den Nachkommastellen."), "responsible_threshold_cents"
+        )
 
 
 def update(session: Session, actor: audit.Actor, **changes: Any) -> SystemSettings:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from fvh import audit, notify
-from fvh.errors import DuplicateToken, TokenNotFound, ValidationError
+from fvh.errors import N_, DuplicateToken, TokenNotFound, ValidationError
 from fvh.models import Member, Token, UnknownTokenScan, utcnow
 
 MAX_TOKEN_BYTES = 32
@@ -24,7 +25,10 @@ LAST_USED_RESOLUTION = timedelta(seconds=1)
 def _check_length(data: bytes, field: str) -> bytes:
     if not 1 <= len(data) <= MAX_TOKEN_BYTES:
         raise ValidationError(
-            f"Ein Token hat 1 bis {MAX_TOKEN_BYTES} Bytes, nicht {len(data)}.", field
+            N_("Ein Token hat 1 bis %(max)d Bytes, nicht %(length)d."),
+            field,
+            max=MAX_TOKEN_BYTES,
+            length=len(data),
         )
     return data
 
@@ -33,18 +37,18 @@ def parse_hex(text: str) -> bytes:
     """Hex as admins type it: case, spaces, colons and dashes do not matter."""
     cleaned = _HEX_SEPARATORS.sub("", text or "")
     if len(cleaned) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", cleaned):
-        raise ValidationError("Keine gültige Hex-Eingabe (z. B. 04:A2:2B:1C).", "token")
+        raise ValidationError(N_("Keine gültige Hex-Eingabe (z. B. 04:A2:2B:1C)."), "token")
     return _check_length(bytes.fromhex(cleaned), "token")
 
 
 def parse_base64(text: object) -> bytes:
     """Base64 as terminals send it (standard alphabet, padding required)."""
     if not isinstance(text, str):
-        raise ValidationError("Das Feld 'token' muss ein Base64-Text sein.", "token")
+        raise ValidationError(N_("Das Feld 'token' muss ein Base64-Text sein."), "token")
     try:
         data = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ValidationError("Das Feld 'token' ist kein gültiges Base64.", "token") from exc
+        raise ValidationError(N_("Das Feld 'token' ist kein gültiges Base64."), "token") from exc
     return _check_length(data, "token")
 
 
@@ -71,12 +75,15 @@ def add(session: Session, member: Member, data: bytes, name: str, actor: audit.A
     if existing is not None:
         owner = existing.member
         raise DuplicateToken(
-            f"Der Token {to_hex(data)} gehört bereits {owner.full_name} ({owner.code}).",
+            N_("Der Token %(token)s gehört bereits %(owner)s (%(code)s)."),
             owner.full_name,
+            token=to_hex(data),
+            owner=owner.full_name,
+            code=owner.code,
         )
     name = (name or "").strip()
     if len(name) > 255:
-        raise ValidationError("Der Name ist zu lang (höchstens 255 Zeichen).", "name")
+        raise ValidationError(N_("Der Name ist zu lang (höchstens 255 Zeichen)."), "name")
     token = Token(member_id=member.id, data=data, name=name)
     session.add(token)
     # An assigned token is no longer unknown.
@@ -153,3 +160,44 @@ def dismiss_unknown_scan(session: Session, scan: UnknownTokenScan) -> None:
     """Forget an unknown scan (e.g. a card that will never be assigned)."""
     session.delete(scan)
     session.flush()
+
+
+def rename(session: Session, token: Token, name: str, actor: audit.Actor) -> Token:
+    """Change a token's name (what it is: key fob, phone, ...); the audit log keeps both."""
+    name = (name or "").strip()
+    if len(name) > 255:
+        raise ValidationError(N_("Der Name ist zu lang (höchstens 255 Zeichen)."), "name")
+    if name == token.name:
+        return token
+    before = token.name
+    token.name = name
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "token.rename",
+        token.member.code,
+        before={"token": to_hex(token.data), "name": before},
+        after={"token": to_hex(token.data), "name": name},
+    )
+    return token
+
+
+@dataclass(frozen=True)
+class TokenPage:
+    rows: list[Token]
+    total: int
+
+
+def list_assigned(session: Session, *, limit: int = 50, offset: int = 0) -> TokenPage:
+    """Every member's tokens, by owner name, the owner loaded in the same query."""
+    total = session.scalar(select(func.count()).select_from(Token)) or 0
+    query = (
+        select(Token)
+        .join(Token.member)
+        .options(contains_eager(Token.member))
+        .order_by(Member.last_name, Member.first_name, Member.id, Token.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return TokenPage(list(session.scalars(query)), total)

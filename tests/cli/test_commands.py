@@ -144,3 +144,11 @@ def test_maintenance_purges_old_rows_only(fvh, build, database):
     with database.session() as s:
         assert len(s.query(LoginAttempt).all()) == 1
         assert sorted(m.status for m in s.query(OutboxMessage)) == ["pending", "sent"]
+
+
+def test_commands_on_an_unmigrated_database_say_what_to_do(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}", "DATA_DIR": str(tmp_path)}
+    result = CliRunner().invoke(main, ["member", "list"], env=env)
+    assert result.exit_code == 1
+    assert "fvh db upgrade" in result.output
+    assert "Traceback" not in result.output

@@ -242,7 +242,7 @@ def test_the_backup_reads_one_snapshot_while_others_write(build, database):
     """Rows committed while a backup runs are not half in it: it reads one consistent state."""
     build.member(code="1000000001")
     members_table = Member.__table__
-    with backup._snapshot(database.engine) as conn:
+    with backup.snapshot.consistent_read(database.engine) as conn:
         count = select(func.count()).select_from(members_table)
         assert conn.scalar(count) == 1
         build.member(code="1000000002", balance_cents=500)

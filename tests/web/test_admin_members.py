@@ -217,7 +217,7 @@ def test_last_admin_cannot_be_removed(database, admin, member):
 
 def test_reset_password_shows_it_once_and_forces_a_change(app, admin_browser, member):
     page = f"/admin/members/{member.id}"
-    response = admin_browser.post(f"{page}/password", page=page)
+    response = admin_browser.post(f"{page}/password", {"confirm": "1"}, page=page)
     assert response.status_code == 200
     password = re.search(r'id="secret">([^<]+)<', response.get_data(as_text=True)).group(1)
     assert response.headers["Cache-Control"] == "no-store"

@@ -21,7 +21,7 @@ def test_add_a_token_by_hex_and_remove_it(admin_browser, member, database):
     assert "04:A2:2B:1D" in html
     with database.session() as session:
         token_id = session.scalar(select(Token.id).where(Token.data == bytes.fromhex("04a22b1d")))
-    admin_browser.post(f"/admin/tokens/{token_id}/delete", page=page)
+    admin_browser.post(f"/admin/tokens/{token_id}/delete", {"confirm": "1"}, page=page)
     assert "04:A2:2B:1D" not in admin_browser.get(page).get_data(as_text=True)
 
 
@@ -91,7 +91,7 @@ def test_api_client_and_key_shown_once_and_usable(admin_browser, client, member,
     assert used.status_code != 401
     with database.session() as session:
         key_id = session.scalar(select(ApiKey.id))
-    admin_browser.post(f"/admin/api-keys/{key_id}/revoke", page=client_page)
+    admin_browser.post(f"/admin/api-keys/{key_id}/revoke", {"confirm": "1"}, page=client_page)
     refused = client.get("/api/version", headers={"X-API-Key": key})
     assert refused.status_code == 401
 

@@ -157,15 +157,25 @@ def test_every_gui_text_has_an_english_translation():
     from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
     from babel.messages.pofile import read_po
 
-    web = i18n.TRANSLATIONS_DIR.parent / "web"
-    method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
-    keywords = {**DEFAULT_KEYWORDS, "_l": None}
+    fvh_dir = i18n.TRANSLATIONS_DIR.parent
+    sources = [
+        # The web door: gettext calls in views, forms and templates.
+        (
+            fvh_dir / "web",
+            [("**.py", "python"), ("**/templates/**.html", "jinja2")],
+            {**DEFAULT_KEYWORDS, "_l": None},
+        ),
+        # The domain modules: error messages marked with N_, which the web door translates.
+        (fvh_dir, [("*.py", "python")], {**DEFAULT_KEYWORDS, "N_": None}),
+    ]
     used = {
         message if isinstance(message, str) else message[0]
+        for directory, method_map, keywords in sources
         for _file, _line, message, _comments, _context in extract_from_dir(
-            web, method_map, keywords=keywords
+            directory, method_map, keywords=keywords
         )
     }
+    assert "Kein gültiger Betrag: %(value)r" in used  # the domain messages are extracted
     po_path = i18n.TRANSLATIONS_DIR / "en" / "LC_MESSAGES" / "messages.po"
     with po_path.open("rb") as po_file:
         translated = {m.id for m in read_po(po_file) if m.id and m.string}

@@ -17,6 +17,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from fvh.errors import DomainError, ValidationError
+from fvh.web.i18n import error_text
 
 
 class LoginForm(FlaskForm):
@@ -103,12 +104,22 @@ class SettingsForm(FlaskForm):
     self_registration = BooleanField(_l("Selbstregistrierung erlauben"))
     # Empty keeps the current value; the domain checks the range.
     undo_window = IntegerField(_l("Rücknahmefrist (Sekunden)"), validators=[Optional()])
+    # Empty keeps the current value (older forms and scripts do not send it).
+    responsible_threshold = StringField(
+        _l("Meldeschwelle für Verantwortliche"), validators=[Optional(), Length(max=20)]
+    )
 
 
 def show_error(form: FlaskForm, exc: DomainError, field: str | None = None) -> None:
     """Put a domain error next to its field (the one it names, or `field`), else above the form."""
     name = field or (exc.field if isinstance(exc, ValidationError) else None)
     if name and name in form:
-        form[name].errors = [*form[name].errors, exc.message]
+        form[name].errors = [*form[name].errors, error_text(exc)]
     else:
-        flash(exc.message, "error")
+        flash(error_text(exc), "error")
+
+
+class TokenRenameForm(FlaskForm):
+    """A token's new name; the domain checks the length (empty is allowed)."""
+
+    name = StringField(_l("Bezeichnung"), validators=[Optional()])

@@ -16,11 +16,12 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import get_decimal_symbol
 from flask import Flask, g, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, gettext
 from flask_babel import format_datetime as babel_format_datetime
 
 from fvh import settings as system_settings
 from fvh.app import db_session
+from fvh.errors import DomainError
 from fvh.money import format_cents
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,17 @@ def amount_input(cents: int | None) -> str:
         return f"{sign}{whole}"
     point = "," if get_decimal_symbol(str(get_locale() or DEFAULT_LANGUAGE)) == "," else "."
     return f"{sign}{whole}{point}{rest:02d}"[: len(f"{sign}{whole}") + 1 + decimals]
+
+
+def error_text(exc: DomainError) -> str:
+    """A domain error's message in the current language.
+
+    The domain words its messages as German templates marked with `N_`; this looks the
+    template up in the catalog and fills in the values. Unmarked texts come back as they are.
+    """
+    if not exc.template:  # gettext("") would answer the catalog header
+        return exc.message
+    return gettext(exc.template, **exc.params)
 
 
 def local_datetime(value: datetime | None, fmt: str = "short") -> str:

@@ -21,12 +21,12 @@ from fvh.app import db_session
 from fvh.app import settings as app_settings
 from fvh.errors import DomainError, UndoRefused
 from fvh.models import Member, utcnow
+from fvh.routing import MAX_ID
 from fvh.web import auth, i18n
 from fvh.web.forms import NotificationsForm, show_error
 
 bp = Blueprint("me", __name__)
 _ID_RE = re.compile(r"[0-9]{1,12}")
-MAX_ID = 2**31 - 1  # the largest INTEGER primary key on every backend
 
 
 def undo_offer(member: Member) -> undo.Undoable | None:

@@ -18,6 +18,7 @@ from fvh import ledger, members, money
 from fvh.app import db_session
 from fvh.errors import DomainError, MemberNotFound, NotFound, ValidationError
 from fvh.models import Member, Transaction
+from fvh.routing import parse_id
 from fvh.web import i18n
 from fvh.web.admin import bp
 from fvh.web.admin.members import member_or_404, render_member
@@ -69,7 +70,13 @@ def bulk_booking() -> ResponseReturnValue:
     """The same booking for many members at once, all or nothing."""
     session = db_session()
     form = BookingForm()
-    selected = {int(i) for i in request.form.getlist("member_ids") if i.isdigit()}
+    selected = set()
+    for raw in request.form.getlist("member_ids"):
+        try:
+            selected.add(parse_id(raw))
+        except ValueError:
+            abort(400)
+    selected.discard(None)
     if form.validate_on_submit():
         try:
             if not selected:
@@ -108,7 +115,7 @@ def reverse(transaction_id: int) -> ResponseReturnValue:
         abort(404)
     except DomainError as exc:
         session.rollback()
-        flash(exc.message, "error")
+        flash(i18n.error_text(exc), "error")
     else:
         session.commit()
         flash(
@@ -131,7 +138,8 @@ def _parse_date(name: str) -> date | None:
 
 def journal_filter() -> tuple[ledger.JournalFilter, Member | None, dict[str, str]]:
     """The filter from the query string; dates are local days, turned into UTC bounds."""
-    args = {k: request.args.get(k, "").strip() for k in ("member", "q", "from", "to", "kind")}
+    names = ("member", "q", "from", "to", "kind", "by", "by_kind")
+    args = {k: request.args.get(k, "").strip() for k in names}
     member = None
     if args["member"]:
         try:
@@ -146,6 +154,8 @@ def journal_filter() -> tuple[ledger.JournalFilter, Member | None, dict[str, str
         date_from=to_utc(datetime.combine(start, time())) if start else None,
         date_to=to_utc(datetime.combine(end + timedelta(days=1), time())) if end else None,
         kind=args["kind"] if args["kind"] in ("credit", "debit") else "",
+        booked_by=args["by"][:100],
+        booked_by_kind=args["by_kind"] if args["by_kind"] in ledger.BOOKED_BY_KINDS else "",
     )
     return query, member, args
 
@@ -232,7 +242,10 @@ def journal_csv() -> ResponseReturnValue:
 @admin_required
 def journal_delete() -> ResponseReturnValue:
     """Delete one member's journal (`?member=<id>`) or everyone's, after a typed confirmation."""
-    member_id = request.args.get("member", type=int)
+    try:
+        member_id = parse_id(request.args.get("member"))
+    except ValueError:
+        abort(400)  # never fall back to "everyone" on a garbled member id
     member = member_or_404(member_id) if member_id is not None else None
     expected = member.code if member else DELETE_ALL_WORD
     form = ConfirmForm()
@@ -271,4 +284,12 @@ def journal_delete() -> ResponseReturnValue:
         warning=warning,
         expected=expected,
         cancel_url=cancel,
+        export_url=deletion_export_url(member),
     )
+
+
+def deletion_export_url(member: Member | None) -> str:
+    """The CSV of exactly the entries a journal deletion removes: the member's, or all."""
+    if member is not None:
+        return url_for("admin.journal_csv", member=member.code)
+    return url_for("admin.journal_csv")

@@ -10,7 +10,7 @@ from fvh import keys
 from fvh.app import db_session
 from fvh.errors import DomainError, NotFound
 from fvh.models import ApiClient
-from fvh.web.admin import bp
+from fvh.web.admin import bp, confirmation
 from fvh.web.auth import admin_required, current_actor
 from fvh.web.forms import ApiClientForm, ApiKeyForm, ConfirmForm, show_error
 
@@ -74,6 +74,19 @@ def api_key_revoke(key_id: int) -> ResponseReturnValue:
         key = keys.get_key(session, key_id)
     except NotFound:
         abort(404)
+    if key.revoked_at is None and not confirmation.confirmed():
+        return confirmation.ask(
+            title=_("Schlüssel widerrufen"),
+            warning=_(
+                "Der Schlüssel %(prefix)s… %(name)s von %(client)s wird widerrufen; wer ihn "
+                "benutzt, wird sofort abgewiesen. Das lässt sich nicht rückgängig machen.",
+                prefix=key.display_prefix,
+                name=key.name,
+                client=key.client.name,
+            ),
+            button=_("Widerrufen"),
+            cancel_url=url_for("admin.api_client", client_id=key.client_id),
+        )
     keys.revoke_key(session, key, current_actor())
     session.commit()
     flash(_("Schlüssel %(prefix)s… widerrufen.", prefix=key.display_prefix), "success")

@@ -1,12 +1,20 @@
-"""The dashboard: the members table with totals, latest bookings and unknown tokens."""
+"""The dashboard: the members table with totals, latest bookings and unknown tokens.
+
+It also warns when e-mail does not go out (no SMTP, failed or long-waiting messages).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import render_template, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
-from fvh import ledger, members, registration, tokens
+from fvh import ledger, mail, members, registration, tokens
 from fvh.app import db_session
+from fvh.app import settings as app_settings
+from fvh.models import utcnow
 from fvh.web.admin import bp
 from fvh.web.auth import admin_required
 from fvh.web.paging import current_pager
@@ -44,4 +52,27 @@ def dashboard() -> ResponseReturnValue:
         latest=ledger.journal(session, ledger.JournalFilter(), limit=10),
         unknown_scans=tokens.unknown_scans(session, limit=10),
         pending_registrations=registration.pending(session, limit=20),
+        mail_health=mail_health(session),
+    )
+
+
+@dataclass(frozen=True)
+class MailHealth:
+    """What the dashboard says about outgoing mail; `problem` is False when all is well."""
+
+    configured: bool
+    status: mail.OutboxStatus
+    stale: bool
+
+    @property
+    def problem(self) -> bool:
+        return not self.configured or self.status.failed > 0 or self.stale
+
+
+def mail_health(session: Session) -> MailHealth:
+    status = mail.outbox_status(session)
+    return MailHealth(
+        configured=mail.smtp_settings(app_settings()).configured,
+        status=status,
+        stale=status.stale(utcnow()),
     )

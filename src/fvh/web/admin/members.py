@@ -15,7 +15,7 @@ from fvh.errors import DomainError, DuplicateCode, DuplicateEmail, MemberNotFoun
 from fvh.models import Member
 from fvh.web import i18n
 from fvh.web.account import public_links
-from fvh.web.admin import bp
+from fvh.web.admin import bp, confirmation
 from fvh.web.auth import admin_required, current_actor, current_member
 from fvh.web.forms import BookingForm, ConfirmForm, MemberForm, NewMemberForm, TokenForm, show_error
 
@@ -146,7 +146,7 @@ def member_lock(member_id: int) -> ResponseReturnValue:
         members.set_locked(session, member, locked, current_actor())
     except DomainError as exc:
         session.rollback()
-        flash(exc.message, "error")
+        flash(i18n.error_text(exc), "error")
     else:
         session.commit()
         flash(_("Mitglied gesperrt.") if locked else _("Mitglied entsperrt."), "success")
@@ -163,7 +163,7 @@ def member_approve(member_id: int) -> ResponseReturnValue:
         registration.approve(session, member, current_actor(), public_links())
     except DomainError as exc:
         session.rollback()
-        flash(exc.message, "error")
+        flash(i18n.error_text(exc), "error")
     else:
         session.commit()
         flash(_("Registrierung freigegeben."), "success")
@@ -180,7 +180,7 @@ def member_admin(member_id: int) -> ResponseReturnValue:
         members.set_admin(session, member, is_admin, current_actor())
     except DomainError as exc:
         session.rollback()
-        flash(exc.message, "error")
+        flash(i18n.error_text(exc), "error")
     else:
         session.commit()
         flash(_("Admin-Rechte erteilt.") if is_admin else _("Admin-Rechte entzogen."), "success")
@@ -190,8 +190,22 @@ def member_admin(member_id: int) -> ResponseReturnValue:
 @bp.post("/members/<int:member_id>/password")
 @admin_required
 def member_password(member_id: int) -> ResponseReturnValue:
-    """Set a random one-time password, shown once; the member must change it at login."""
+    """Set a random one-time password, shown once; the member must change it at login.
+
+    The first POST only asks: the old password stops working, which cannot be undone.
+    """
     member = member_or_404(member_id)
+    if not confirmation.confirmed():
+        return confirmation.ask(
+            title=_("Neues Passwort erzeugen"),
+            warning=_(
+                "%(name)s bekommt ein neues Einmal-Passwort; das bisherige gilt dann nicht "
+                "mehr und angemeldete Sitzungen enden. Das lässt sich nicht rückgängig machen.",
+                name=member.full_name,
+            ),
+            button=_("Neues Passwort erzeugen"),
+            cancel_url=url_for("admin.member_detail", member_id=member.id),
+        )
     password = secrets.token_urlsafe(12)
     session = db_session()
     members.set_password(
@@ -224,7 +238,7 @@ def member_delete(member_id: int) -> ResponseReturnValue:
                 members.delete(session, member, current_actor())
             except DomainError as exc:
                 session.rollback()
-                flash(exc.message, "error")
+                flash(i18n.error_text(exc), "error")
                 return redirect(url_for("admin.member_detail", member_id=member_id))
             session.commit()
             flash(_("Mitglied %(label)s gelöscht.", label=label), "success")

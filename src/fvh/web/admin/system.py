@@ -31,6 +31,8 @@ SETTINGS_FIELDS = {
     "default_amount": "default_amount",
     "min_balance": "min_balance",
     "undo_window_seconds": "undo_window",
+    "responsible_threshold_cents": "responsible_threshold",
+    "responsible_threshold": "responsible_threshold",
 }
 
 
@@ -48,6 +50,7 @@ def settings() -> ResponseReturnValue:
         form.decimals.data = str(current.decimals)
         form.self_registration.data = current.self_registration
         form.undo_window.data = current.undo_window_seconds
+        form.responsible_threshold.data = i18n.amount_input(current.responsible_threshold_cents)
     if form.validate_on_submit():
         decimals = int(form.decimals.data or 2)
         try:
@@ -69,6 +72,7 @@ def settings() -> ResponseReturnValue:
                     if form.undo_window.data is None
                     else form.undo_window.data
                 ),
+                responsible_threshold_cents=_responsible_threshold(form, current, decimals),
             )
         except DomainError as exc:
             session.rollback()
@@ -80,6 +84,16 @@ def settings() -> ResponseReturnValue:
             return redirect(url_for("admin.settings"))
     status = 400 if form.errors else 200
     return render_template("web/admin/settings.html", form=form), status
+
+
+def _responsible_threshold(
+    form: SettingsForm, current: system_settings.SystemSettings, decimals: int
+) -> int:
+    """The threshold typed in; an empty field keeps the current one."""
+    text = (form.responsible_threshold.data or "").strip()
+    if not text:
+        return current.responsible_threshold_cents
+    return money.parse_amount(text, decimals=decimals, field="responsible_threshold")
 
 
 @bp.get("/audit")
@@ -126,6 +140,7 @@ AUDIT_LABELS = {
     "decimals": _l("Nachkommastellen"),
     "self_registration": _l("Selbstregistrierung erlauben"),
     "undo_window_seconds": _l("Rücknahmefrist (Sekunden)"),
+    "responsible_threshold_cents": _l("Meldeschwelle für Verantwortliche"),
     "sum_of_balances_cents": _l("Summe der Guthaben"),
     "entries": _l("Buchungen"),
 }

@@ -1,4 +1,4 @@
-"""NFC tokens: add by hex, assign an unknown scan with one click, remove."""
+"""NFC tokens: list, add by hex, rename, assign an unknown scan with one click, remove."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from flask_babel import gettext as _
 from fvh import members, tokens
 from fvh.app import db_session
 from fvh.errors import DomainError, MemberNotFound, TokenNotFound
-from fvh.web.admin import bp
+from fvh.models import Token
+from fvh.routing import parse_id
+from fvh.web.admin import bp, confirmation
 from fvh.web.admin.members import member_or_404, render_member
 from fvh.web.auth import admin_required, current_actor
-from fvh.web.forms import TokenForm, show_error
+from fvh.web.forms import TokenForm, TokenRenameForm, show_error
+from fvh.web.i18n import error_text
+from fvh.web.paging import current_pager
 
 
 @bp.post("/members/<int:member_id>/tokens")
@@ -35,19 +39,69 @@ def token_add(member_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.member_detail", member_id=member.id))
 
 
+def token_or_404(token_id: int) -> Token:
+    try:
+        return tokens.get(db_session(), token_id)
+    except TokenNotFound:
+        abort(404)
+
+
+@bp.post("/tokens/<int:token_id>/rename")
+@admin_required
+def token_rename(token_id: int) -> ResponseReturnValue:
+    token = token_or_404(token_id)
+    member_id = token.member_id
+    form = TokenRenameForm()
+    if form.validate_on_submit():
+        session = db_session()
+        try:
+            tokens.rename(session, token, form.name.data or "", current_actor())
+        except DomainError as exc:
+            session.rollback()
+            flash(error_text(exc), "error")
+        else:
+            session.commit()
+            flash(_("Token %(token)s umbenannt.", token=tokens.to_hex(token.data)), "success")
+    else:
+        flash(_("Das Formular war ungültig. Bitte erneut versuchen."), "error")
+    return redirect(url_for("admin.member_detail", member_id=member_id, _anchor="tokens"))
+
+
 @bp.post("/tokens/<int:token_id>/delete")
 @admin_required
 def token_delete(token_id: int) -> ResponseReturnValue:
+    """Remove a token, after the confirmation step (terminals no longer know it then)."""
     session = db_session()
-    try:
-        token = tokens.get(session, token_id)
-    except TokenNotFound:
-        abort(404)
+    token = token_or_404(token_id)
     member_id = token.member_id
+    if not confirmation.confirmed():
+        return confirmation.ask(
+            title=_("Token entfernen"),
+            warning=_(
+                "Der Token %(token)s %(name)s wird von %(member)s entfernt; Terminals kennen "
+                "ihn danach nicht mehr.",
+                token=tokens.to_hex(token.data),
+                name=token.name,
+                member=token.member.full_name,
+            ),
+            button=_("Entfernen"),
+            cancel_url=url_for("admin.member_detail", member_id=member_id, _anchor="tokens"),
+        )
     tokens.remove(session, token, current_actor())
     session.commit()
     flash(_("Token entfernt."), "success")
     return redirect(url_for("admin.member_detail", member_id=member_id))
+
+
+@bp.get("/tokens/")
+@admin_required
+def token_list() -> ResponseReturnValue:
+    """All assigned tokens with owner, name and last use, page by page."""
+    pager = current_pager()
+    page = tokens.list_assigned(db_session(), limit=pager.per_page, offset=pager.offset)
+    return render_template(
+        "web/admin/tokens.html", tokens=page.rows, pager=pager.with_total(page.total)
+    )
 
 
 @bp.get("/tokens/unknown")
@@ -71,8 +125,8 @@ def unknown_token_assign(scan_id: int) -> ResponseReturnValue:
     except TokenNotFound:
         abort(404)
     try:
-        member = members.get(session, request.form.get("member_id", 0, type=int))
-    except MemberNotFound:
+        member = members.get(session, parse_id(request.form.get("member_id")) or 0)
+    except (MemberNotFound, ValueError):
         flash(_("Bitte ein Mitglied auswählen."), "error")
         return redirect(url_for("admin.unknown_tokens"))
     data = scan.data
@@ -80,7 +134,7 @@ def unknown_token_assign(scan_id: int) -> ResponseReturnValue:
         tokens.add(session, member, data, request.form.get("name", "").strip(), current_actor())
     except DomainError as exc:
         session.rollback()
-        flash(exc.message, "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("admin.unknown_tokens"))
     session.commit()
     flash(
