@@ -96,6 +96,7 @@ def test_doctor_reports_findings_and_exit_code(config, app, build):
     runner = CliRunner()
     env = {k: str(v) for k, v in config.items() if k.isupper()}
     env["SMTP_HOST"] = ""
+    env["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:600000"
     result = runner.invoke(main, ["doctor"], env=env)
     # No admin yet: that is an error with a fix.
     assert result.exit_code == 1

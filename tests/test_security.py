@@ -70,7 +70,12 @@ def test_debug_mode_may_run_without_secret(config, tmp_path):
 def test_secret_file_in_data_dir_is_used(config, tmp_path):
     from fvh.config import ensure_secret_file, load_config
 
-    production = {**config, "APP_SECRET": "", "DATA_DIR": str(tmp_path)}
+    production = {
+        **config,
+        "APP_SECRET": "",
+        "DATA_DIR": str(tmp_path),
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:600000",
+    }
     production.pop("TESTING")
     ensured = ensure_secret_file(load_config(production))
     assert len(ensured.app_secret) >= 40
@@ -147,3 +152,25 @@ def test_static_url_prefix_moves_static_urls(config):
 def test_session_cookie_path_carries_the_prefix(prefixed):
     assert prefixed.config["APPLICATION_ROOT"] == "/fvh"
     assert prefixed.session_interface.get_cookie_path(prefixed) == "/fvh"
+
+
+@pytest.mark.parametrize("method", ["pbkdf2:sha256:1000", "scrypt:32768:8:1", "plain", "md5"])
+def test_production_start_refuses_weak_password_hashing(config, method):
+    production = {**config, "PASSWORD_HASH_METHOD": method}
+    production.pop("TESTING")
+    with pytest.raises(InsecureConfiguration, match="PASSWORD_HASH_METHOD"):
+        create_app(production)
+
+
+def test_strong_hash_is_never_replaced_by_a_weaker_one():
+    from werkzeug.security import generate_password_hash
+
+    from fvh import members
+    from fvh.models import Member
+
+    assert members.is_strong_method("pbkdf2:sha256:600000")
+    assert members.is_strong_method("scrypt:131072:8:1")
+    assert not members.is_strong_method("pbkdf2:sha256:599999")
+    member = Member(password_hash=generate_password_hash("geheim-geheim", "pbkdf2:sha256:600000"))
+    assert members.check_password(member, "geheim-geheim", "pbkdf2:sha256:1000")
+    assert member.password_hash.startswith("pbkdf2:sha256:600000$")

@@ -52,7 +52,6 @@ def env(tmp_path: Path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'fvh.sqlite3'}",
         "DATA_DIR": str(tmp_path),
         "GUNICORN_WORKERS": "2",
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     }
     environment.pop("APP_SECRET", None)  # `fvh db upgrade` creates one in DATA_DIR
     environment.pop("API_DEBUG", None)

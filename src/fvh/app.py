@@ -30,6 +30,7 @@ def create_app(
         raise ValueError(f"mode must be one of {MODES}")
     settings = config if isinstance(config, Config) else load_config(config)
     security.check_secret(settings, testing=bool(settings.extra.get("TESTING")))
+    security.check_password_method(settings, testing=bool(settings.extra.get("TESTING")))
     observability.configure_logging(settings.log_level, settings.log_format)
     app = FvhFlask(__name__)
     app.url_map.converters["int"] = IdConverter  # before any route is added

@@ -16,7 +16,7 @@ from fvh.config import Config, ensure_secret_file, load_config
 from fvh.db import Database
 from fvh.errors import DomainError
 from fvh.money import format_cents, parse_amount
-from fvh.security import InsecureConfiguration, check_secret
+from fvh.security import InsecureConfiguration, check_password_method, check_secret
 
 CLI_ACTOR = audit.Actor.system("CLI")
 
@@ -308,6 +308,7 @@ def serve(ctx: Context, part: str | None, host: str | None, port: int | None) ->
     ctx.config = ensure_secret_file(ctx.config)
     try:  # refuse here, not in every worker after "listening" was printed
         check_secret(ctx.config)
+        check_password_method(ctx.config)
     except InsecureConfiguration as exc:
         raise click.ClickException(str(exc)) from exc
     _bootstrap_admin(ctx)

@@ -44,6 +44,15 @@ def check_config(config: Config) -> list[Finding]:
         )
     else:
         findings.append(Finding(OK, "config", "APP_SECRET is set."))
+    if not members.is_strong_method(config.password_hash_method):
+        findings.append(
+            Finding(
+                ERROR,
+                "config",
+                "PASSWORD_HASH_METHOD is too weak.",
+                "Use pbkdf2:sha256:600000 or scrypt:131072:8:1.",
+            )
+        )
     if config.debug:
         findings.append(
             Finding(

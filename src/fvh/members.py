@@ -11,7 +11,11 @@ from importlib import resources
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import (
+    DEFAULT_PBKDF2_ITERATIONS,
+    check_password_hash,
+    generate_password_hash,
+)
 
 from fvh import audit
 from fvh.errors import (
@@ -110,8 +114,27 @@ def hash_password(password: str, method: str = DEFAULT_HASH_METHOD) -> str:
     return generate_password_hash(password, method=method)
 
 
+MIN_PBKDF2_ITERATIONS = 600_000
+MIN_SCRYPT_N = 2**17
+
+
 def _hash_parameters(password_hash: str) -> str:
     return password_hash.split("$", 1)[0]
+
+
+def is_strong_method(method: str) -> bool:
+    """At least PBKDF2-SHA256 with 600,000 iterations or scrypt with N = 2^17."""
+    parts = method.split(":")
+    try:
+        if parts[0] == "pbkdf2":
+            digest = parts[1] if len(parts) > 1 else "sha256"
+            iterations = int(parts[2]) if len(parts) > 2 else DEFAULT_PBKDF2_ITERATIONS
+            return digest in ("sha256", "sha512") and iterations >= MIN_PBKDF2_ITERATIONS
+        if parts[0] == "scrypt":
+            return int(parts[1]) >= MIN_SCRYPT_N if len(parts) > 1 else False
+    except ValueError:
+        return False
+    return False
 
 
 def check_password(member: Member, password: str, method: str = DEFAULT_HASH_METHOD) -> bool:
@@ -120,7 +143,9 @@ def check_password(member: Member, password: str, method: str = DEFAULT_HASH_MET
         return False
     if not check_password_hash(member.password_hash, password):
         return False
-    if _hash_parameters(member.password_hash) != method:
+    stored = _hash_parameters(member.password_hash)
+    # Replace other parameters, but never a strong hash by a weak one.
+    if stored != method and (is_strong_method(method) or not is_strong_method(stored)):
         member.password_hash = hash_password(password, method)
     return True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from fvh import members
 from fvh.config import DEFAULT_SECRET, Config
 
 CONTENT_SECURITY_POLICY = (
@@ -28,6 +29,17 @@ def check_secret(config: Config, *, testing: bool = False) -> None:
             "APP_SECRET is missing, the placeholder or too short (< 16 characters). "
             "Set a long random value in .env, or run `fvh db upgrade`, which creates one in "
             "DATA_DIR."
+        )
+
+
+def check_password_method(config: Config, *, testing: bool = False) -> None:
+    """Production hashes passwords at least as strongly as PBKDF2-SHA256 × 600,000."""
+    if config.debug or testing:
+        return
+    if not members.is_strong_method(config.password_hash_method):
+        raise InsecureConfiguration(
+            f"PASSWORD_HASH_METHOD {config.password_hash_method!r} is too weak: use "
+            "pbkdf2:sha256:600000 (or more iterations) or scrypt:131072:8:1."
         )
 
 

@@ -72,7 +72,6 @@ def _environment(tmp_path: Path) -> dict[str, str]:
         {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'fvh.sqlite3'}",
             "DATA_DIR": str(tmp_path),
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
             "GUNICORN_WORKERS": "2",
         }
     )

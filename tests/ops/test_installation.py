@@ -366,7 +366,6 @@ def fvh_env(tmp_path: Path) -> dict[str, str]:
         DATA_DIR=str(tmp_path / "data"),
         PROXY_FIX_HOPS="1",
         GUNICORN_WORKERS="1",
-        PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",
     )
     return env
 
