@@ -172,3 +172,17 @@ def test_serve_refuses_the_placeholder_secret_before_listening(env):
     assert result.returncode == 1
     assert "APP_SECRET" in result.stderr
     assert "listening" not in result.stdout
+
+
+def test_serve_refuses_a_missing_secret(env, tmp_path):
+    _fvh(env, "db", "upgrade")  # creates DATA_DIR/app_secret ...
+    (tmp_path / "app_secret").unlink()  # ... which an operator might lose
+    result = subprocess.run(
+        [*FVH, "serve", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "APP_SECRET is missing" in result.stderr

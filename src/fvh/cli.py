@@ -305,7 +305,7 @@ def serve(ctx: Context, part: str | None, host: str | None, port: int | None) ->
     from fvh.serving import run
 
     _require_schema(ctx)
-    ctx.config = ensure_secret_file(ctx.config)
+    # No secret is made up here: `fvh db upgrade` (the install step) creates one when unset.
     try:  # refuse here, not in every worker after "listening" was printed
         check_secret(ctx.config)
         check_password_method(ctx.config)
