@@ -37,7 +37,9 @@ def import_member(run: ImportRun, user: dict[str, Any]) -> None:
     code = as_text(user["code"]).strip()
     label = f"legacy user {user['id']} ({code or 'no code'})"
     if not _CODE_RE.match(code):
-        run.skip("members", f"{label}: the code is not 10 digits; skipped with tokens and journal.")
+        run.leave_out(
+            "members", f"{label}: the code is not 10 digits; skipped with tokens and journal."
+        )
         return
     existing = run.session.scalar(select(Member).where(Member.code == code))
     if existing is not None:
@@ -64,7 +66,7 @@ def import_member(run: ImportRun, user: dict[str, Any]) -> None:
             ACTOR,
         )
     except (ValidationError, DuplicateCode, DuplicateEmail) as exc:
-        run.skip("members", f"{label}: {exc.message} Skipped with tokens and journal.")
+        run.leave_out("members", f"{label}: {exc.message} Skipped with tokens and journal.")
         return
     member.password_hash = _usable_hash(run, label, as_text(user.get("password")))
     run.member_ids[user["id"]] = member.id

@@ -24,10 +24,10 @@ def import_tokens(run: ImportRun) -> None:
         label = f"legacy token {row['token_id']} ({tokens.to_hex(data) or 'empty'})"
         member_id = run.member_ids.get(row["user_id"])
         if member_id is None:
-            run.skip("tokens", f"{label}: its member was not imported; skipped.")
+            run.leave_out("tokens", f"{label}: its member was not imported; skipped.")
             continue
         if not 1 <= len(data) <= tokens.MAX_TOKEN_BYTES:
-            run.skip("tokens", f"{label}: {len(data)} bytes is not a valid token; skipped.")
+            run.leave_out("tokens", f"{label}: {len(data)} bytes is not a valid token; skipped.")
             continue
         existing = tokens.find(run.session, data)
         if existing is not None:
@@ -52,7 +52,7 @@ def import_api_keys(run: ImportRun) -> None:
         label = f"legacy API key {row['id']} ({as_text(row['api_key_name']) or 'unnamed'})"
         client = clients.get(row["user_id"])
         if client is None or not plaintext:
-            run.skip("API keys", f"{label}: no API user or an empty key; skipped.")
+            run.leave_out("API keys", f"{label}: no API user or an empty key; skipped.")
             continue
         key_hash = keys.hash_key(plaintext)
         if run.session.scalar(select(ApiKey.id).where(ApiKey.key_hash == key_hash)):

@@ -38,7 +38,7 @@ class ImportRun:
     def warn(self, message: str) -> None:
         self.report.warnings.append(message)
 
-    def skip(self, kind: str, message: str) -> None:
+    def leave_out(self, kind: str, message: str) -> None:
         """Count one legacy row of `kind` as skipped, saying why."""
         self.count(kind).skipped += 1
         self.warn(message)

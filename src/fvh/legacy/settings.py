@@ -30,7 +30,7 @@ def import_settings(run: ImportRun) -> None:
     try:
         amount = cents(raw)
     except ValueError:
-        run.skip("settings", f"{DEFAULT_AMOUNT_KEY} = {raw!r} is not an amount; not imported.")
+        run.leave_out("settings", f"{DEFAULT_AMOUNT_KEY} = {raw!r} is not an amount; not imported.")
         return
     stored = run.session.get(Setting, "default_amount_cents")
     if stored is not None:
@@ -45,7 +45,7 @@ def import_settings(run: ImportRun) -> None:
         before = settings_mod.load(run.session)
         after = settings_mod.update(run.session, ACTOR, default_amount_cents=amount)
     except ValidationError as exc:
-        run.skip("settings", f"{DEFAULT_AMOUNT_KEY} = {raw!r}: {exc.message} Not imported.")
+        run.leave_out("settings", f"{DEFAULT_AMOUNT_KEY} = {raw!r}: {exc.message} Not imported.")
         return
     if after == before:  # the legacy value is FVH's default already
         run.count("settings").present += 1
