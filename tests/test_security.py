@@ -146,6 +146,9 @@ def test_static_url_prefix_moves_static_urls(config):
         from flask import url_for
 
         assert url_for("static", filename="app.css") == "/fvh-static/app.css"
+        assert url_for("web.asset", filename="fvh.css") == "/fvh-static/fvh.css"
+    page = app.test_client().get("/login").get_data(as_text=True)
+    assert 'href="/fvh-static/fvh.css?v=' in page
     app.extensions["fvh_db"].dispose()
 
 

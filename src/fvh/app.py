@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
@@ -41,7 +42,6 @@ def create_app(
         MAX_CONTENT_LENGTH=1024 * 1024,
         BABEL_DEFAULT_TIMEZONE=settings.timezone,
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
-        JSON_SORT_KEYS=False,
     )
     app.config.update(settings.extra)
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -63,14 +63,18 @@ def create_app(
 
 
 class FvhFlask(Flask):
-    """Flask with one addition: STATIC_URL_PREFIX moves static URLs (e.g. to a proxy's path)."""
+    """Flask with one addition: STATIC_URL_PREFIX moves the GUI's static files (CSS, JS,
+    icons) to where a proxy serves them itself, e.g. `/fvh-static/fvh.css`."""
+
+    STATIC_ENDPOINTS = ("static", "web.asset")
 
     def url_for(self, endpoint: str, /, *args: Any, **values: Any) -> str:
         prefix = self.config["FVH"].static_url_prefix
-        if prefix and (endpoint == "static" or endpoint.endswith(".static")):
-            blueprint = endpoint.rpartition(".")[0]
-            folder = f"/{blueprint}" if blueprint else ""
-            return f"{prefix.rstrip('/')}{folder}/{values['filename']}"
+        if prefix and endpoint in self.STATIC_ENDPOINTS:
+            filename = values.pop("filename")
+            params = {k: v for k, v in values.items() if not k.startswith("_") and v is not None}
+            query = f"?{urlencode(params)}" if params else ""  # e.g. the version, for caches
+            return f"{prefix.rstrip('/')}/{filename}{query}"
         return super().url_for(endpoint, *args, **values)
 
 
