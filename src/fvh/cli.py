@@ -332,21 +332,30 @@ def doctor(ctx: Context) -> None:
 # --- backup, restore, legacy import -------------------------------------------------------
 
 
+@contextmanager
+def _backup_errors() -> Iterator[None]:
+    """Backup and database errors become a message and exit code 1."""
+    from sqlalchemy.exc import DBAPIError
+
+    from fvh.backup import BackupError
+
+    try:
+        yield
+    except BackupError as exc:
+        raise click.ClickException(exc.message) from exc
+    except DBAPIError as exc:
+        raise click.ClickException(f"Database error (nothing was changed): {exc.orig}") from exc
+
+
 @main.command("backup")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
 @pass_ctx
 def backup_command(ctx: Context, file: str) -> None:
     """Write a consistent snapshot of the whole database to FILE (gzip'ed JSON lines)."""
-    from sqlalchemy.exc import DBAPIError
-
     from fvh import backup
 
-    try:
+    with _backup_errors():
         header = backup.write_backup(ctx.database.engine, file)
-    except backup.BackupError as exc:
-        raise click.ClickException(exc.message) from exc
-    except DBAPIError as exc:
-        raise click.ClickException(f"Database error (nothing was changed): {exc.orig}") from exc
     click.echo(
         f"Backup written to {file}: {header.total_rows} rows in {len(header.tables)} tables, "
         f"schema revision {header.revision}."
@@ -358,16 +367,10 @@ def backup_command(ctx: Context, file: str) -> None:
 @pass_ctx
 def restore_command(ctx: Context, file: str) -> None:
     """Load the backup FILE into an EMPTY database (the schema is created when missing)."""
-    from sqlalchemy.exc import DBAPIError
-
     from fvh import backup
 
-    try:
+    with _backup_errors():
         header = backup.restore_backup(ctx.database.engine, file)
-    except backup.BackupError as exc:
-        raise click.ClickException(exc.message) from exc
-    except DBAPIError as exc:
-        raise click.ClickException(f"Database error (nothing was changed): {exc.orig}") from exc
     click.echo(
         f"Restored {header.total_rows} rows in {len(header.tables)} tables from {file} "
         f"(made {header.created_at} by FVH {header.fvh_version} on {header.backend}). "

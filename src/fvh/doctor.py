@@ -117,7 +117,7 @@ def check_database(database: Database) -> list[Finding]:
             )
         )
     if mismatches:
-        codes = ", ".join(m.code for m in mismatches[:10])
+        codes = ledger.describe(mismatches)
         findings.append(
             Finding(
                 ERROR,

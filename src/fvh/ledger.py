@@ -357,3 +357,9 @@ def reversed_among(session: Session, transaction_ids: list[int]) -> frozenset[in
         select(Transaction.reverses_id).where(Transaction.reverses_id.in_(transaction_ids))
     )
     return frozenset(i for i in found if i is not None)
+
+
+def describe(mismatches: list[Mismatch], limit: int = 10) -> str:
+    """The codes of the first mismatching members, for a message."""
+    codes = ", ".join(m.code for m in mismatches[:limit])
+    return codes + (", ..." if len(mismatches) > limit else "")

@@ -170,7 +170,7 @@ def _reset_sequences(conn: Connection, tables: list[Table]) -> None:
 def _require_consistent_ledger(session: Session) -> None:
     mismatches = ledger.check(session)
     if mismatches:
-        codes = ", ".join(m.code for m in mismatches[:10])
+        codes = ledger.describe(mismatches)
         raise BackupError(
             f"The restored ledger is inconsistent (balance ≠ journal sum for {codes}); "
             "nothing was restored."

@@ -42,7 +42,7 @@ def import_legacy(
     session.flush()
     mismatches = ledger.check(session)
     if mismatches:
-        codes = ", ".join(m.code for m in mismatches[:10])
+        codes = ledger.describe(mismatches)
         raise LegacyImportError(f"After the import the ledger is inconsistent for {codes}.")
     if report.changed:
         audit.record(session, ACTOR, "legacy.import", source_name, after=report.summary())

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
 from fvh import ledger, members, money, registration
 from fvh.app import db_session
@@ -136,55 +139,54 @@ def member_edit(member_id: int) -> ResponseReturnValue:
     return render_template("web/admin/member_form.html", form=form, member=member)
 
 
-@bp.post("/members/<int:member_id>/lock")
-@admin_required
-def member_lock(member_id: int) -> ResponseReturnValue:
+def _member_action(member_id: int, action: Callable[[Any, Any], object], done: str) -> Response:
+    """Run one domain action on a member in the request's transaction, then back to the page."""
     member = member_or_404(member_id)
-    locked = request.form.get("locked") == "1"
     session = db_session()
     try:
-        members.set_locked(session, member, locked, current_actor())
+        action(session, member)
     except DomainError as exc:
         session.rollback()
         flash(i18n.error_text(exc), "error")
     else:
         session.commit()
-        flash(_("Mitglied gesperrt.") if locked else _("Mitglied entsperrt."), "success")
+        flash(done, "success")
     return redirect(url_for("admin.member_detail", member_id=member_id))
+
+
+@bp.post("/members/<int:member_id>/lock")
+@admin_required
+def member_lock(member_id: int) -> ResponseReturnValue:
+    locked = request.form.get("locked") == "1"
+    return _member_action(
+        member_id,
+        lambda session, member: members.set_locked(session, member, locked, current_actor()),
+        _("Mitglied gesperrt.") if locked else _("Mitglied entsperrt."),
+    )
 
 
 @bp.post("/members/<int:member_id>/approve")
 @admin_required
 def member_approve(member_id: int) -> ResponseReturnValue:
     """Approve a self-registration: unlock the member and send the welcome mail."""
-    member = member_or_404(member_id)
-    session = db_session()
-    try:
-        registration.approve(session, member, current_actor(), public_links())
-    except DomainError as exc:
-        session.rollback()
-        flash(i18n.error_text(exc), "error")
-    else:
-        session.commit()
-        flash(_("Registrierung freigegeben."), "success")
-    return redirect(url_for("admin.member_detail", member_id=member_id))
+    return _member_action(
+        member_id,
+        lambda session, member: registration.approve(
+            session, member, current_actor(), public_links()
+        ),
+        _("Registrierung freigegeben."),
+    )
 
 
 @bp.post("/members/<int:member_id>/admin")
 @admin_required
 def member_admin(member_id: int) -> ResponseReturnValue:
-    member = member_or_404(member_id)
     is_admin = request.form.get("is_admin") == "1"
-    session = db_session()
-    try:
-        members.set_admin(session, member, is_admin, current_actor())
-    except DomainError as exc:
-        session.rollback()
-        flash(i18n.error_text(exc), "error")
-    else:
-        session.commit()
-        flash(_("Admin-Rechte erteilt.") if is_admin else _("Admin-Rechte entzogen."), "success")
-    return redirect(url_for("admin.member_detail", member_id=member_id))
+    return _member_action(
+        member_id,
+        lambda session, member: members.set_admin(session, member, is_admin, current_actor()),
+        _("Admin-Rechte erteilt.") if is_admin else _("Admin-Rechte entzogen."),
+    )
 
 
 @bp.post("/members/<int:member_id>/password")
