@@ -52,6 +52,7 @@ class Config:
     api_list_limit: int = 1000
     api_list_max_limit: int = 10000
     gunicorn_workers: int = 0  # 0 = derived from the CPU count
+    gunicorn_threads: int = 4  # threads per worker process
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_user: str = ""

@@ -7,13 +7,18 @@ commit at their boundary; services only flush.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+# A transaction begun with this execution option only reads: on SQLite it does not take the
+# write lock (see `begin_read`).
+READ_ONLY_OPTION = "fvh_read_only"
 
 # Below the terminals' 10 s wait: a tap that can't get the write lock in time fails (503)
 # instead of being booked after the terminal already gave up.
@@ -46,7 +51,33 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
         kwargs["connect_args"] = {"connection_timeout": 5}
     elif backend == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": 5}
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if backend in {"mysql", "mariadb"} and parsed.get_driver_name() == "mysqlconnector":
+        _configure_mysql_connector(engine)
+    return engine
+
+
+def _configure_mysql_connector(engine: Engine) -> None:
+    """Connections of mysql-connector's C extension that don't ping before every statement.
+
+    Its `cursor()` asks `is_connected()`, which is a round trip to the server (a ping), and
+    SQLAlchemy opens a cursor per statement: that doubled the round trips of every request.
+    Here `is_connected()` asks the client library's own state instead. A connection the
+    server dropped still fails its statement, which the pool treats as a disconnect, and
+    the pool pings each connection when it is checked out.
+    """
+    try:
+        from mysql.connector.connection_cext import CMySQLConnection
+    except ImportError:  # no C extension on this machine: the library's defaults
+        return
+
+    class Connection(CMySQLConnection):
+        def is_connected(self) -> bool:
+            return bool(self._cmysql and self._cmysql.connected())
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return Connection(*cargs, **cparams)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -65,13 +96,65 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Every transaction takes the write lock up front: a deferred transaction that reads
-        # and then writes can fail with SQLITE_BUSY without waiting for the busy timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A transaction takes the write lock up front: a deferred transaction that reads and
+        # then writes can fail with SQLITE_BUSY without waiting for the busy timeout. Only a
+        # transaction declared read-only (`begin_read`) starts deferred, as a plain reader.
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# MySQL client errors (CR_*) for a server that can't be reached or went away. Which DB-API
+# class carries them differs between mysql-connector versions (InterfaceError, DatabaseError).
+_MYSQL_UNREACHABLE = frozenset({2002, 2003, 2005, 2006, 2013, 2055})
+
+
+def is_outage(exc: DBAPIError) -> bool:
+    """Whether a driver error means the database is unreachable (rather than a failed query)."""
+    if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
+        return True
+    return getattr(exc.orig, "errno", None) in _MYSQL_UNREACHABLE
 
 
 def backend_name(engine: Engine) -> str:
     return engine.url.get_backend_name()
+
+
+def execute(
+    session: Session, statement: Executable, params: Mapping[str, Any] | None = None
+) -> CursorResult[Any]:
+    """Run a Core statement on the session's connection, past the ORM's execution layer.
+
+    For the terminals' hot path, with statements built once (bind parameters, table
+    columns): no per-call construction, cache-key or ORM-context work. Pending ORM changes
+    are flushed first, as the ORM itself would.
+    """
+    session.flush()
+    return session.connection().execute(statement, params)
+
+
+def begin_read(session: Session) -> None:
+    """Start the session's next transaction as a reader.
+
+    On SQLite it then runs beside the writer instead of queueing for the write lock; end it
+    with `end_read` before the first write. Elsewhere nothing changes: reads take no locks
+    under READ COMMITTED. Does nothing when a transaction is already open.
+    """
+    if not session.in_transaction():
+        session.connection(execution_options={READ_ONLY_OPTION: True})
+
+
+def end_read(session: Session) -> None:
+    """End a read phase: the session's next statement starts a writing transaction.
+
+    On SQLite that means committing the reader (no write happened, so nothing to sync); on
+    the servers the transaction simply goes on, sparing a round trip.
+    """
+    if not session.in_transaction() or backend_name(session.get_bind()) != "sqlite":
+        return
+    if session.connection().get_execution_options().get(READ_ONLY_OPTION):
+        session.commit()
 
 
 class Database:

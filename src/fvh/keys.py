@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.orm import Session, selectinload
 
-from fvh import audit
+from fvh import audit, db
 from fvh.errors import N_, Conflict, NotFound, ValidationError
 from fvh.models import ApiClient, ApiKey, utcnow
 
@@ -118,21 +119,52 @@ def revoke_key(session: Session, key: ApiKey, actor: audit.Actor) -> None:
         session.flush()
 
 
-def authenticate(session: Session, presented: str | None) -> ApiKey | None:
-    """The active key matching the presented value, found by its hash; None if none."""
+@dataclass(frozen=True)
+class KeyIdentity:
+    """Who presented a valid key: what a request needs to know, detached from any session."""
+
+    id: int
+    scope: str
+    client_name: str
+    last_used_at: datetime | None
+
+    def use_due(self, now: datetime) -> bool:
+        """Whether `note_use` should write now (at most once per resolution interval)."""
+        return self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION
+
+
+def authenticate(session: Session, presented: str | None) -> KeyIdentity | None:
+    """The active key matching the presented value, found by its hash; None if none.
+
+    Only reads. `note_use` records the use, in a transaction of its own where bookings run
+    (on MariaDB a booking's journal row locks the key row through its foreign key).
+    """
     if not presented or len(presented) > 512:
         return None
-    key = session.scalar(
-        select(ApiKey)
-        .options(joinedload(ApiKey.client))  # the client names the actor of every booking
-        .where(ApiKey.key_hash == hash_key(presented), ApiKey.revoked_at.is_(None))
-    )
-    if key is None:
-        return None
+    row = db.execute(session, _ACTIVE_KEY, {"key_hash": hash_key(presented)}).one_or_none()
+    return KeyIdentity(*row) if row is not None else None
+
+
+_KEYS, _CLIENTS = ApiKey.__table__.c, ApiClient.__table__.c
+_ACTIVE_KEY = (
+    select(_KEYS.id, _KEYS.scope, _CLIENTS.name, _KEYS.last_used_at)
+    .join_from(ApiKey.__table__, ApiClient.__table__, _CLIENTS.id == _KEYS.client_id)
+    .where(_KEYS.key_hash == bindparam("key_hash"), _KEYS.revoked_at.is_(None))
+)
+
+
+def note_use(session: Session, key: KeyIdentity) -> None:
+    """Set the key's `last_used_at`, unless another request just did."""
     now = utcnow()
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        key.last_used_at = now
-    return key
+    session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key.id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - LAST_USED_RESOLUTION),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def list_clients(session: Session) -> list[ApiClient]:

@@ -8,31 +8,38 @@ happened: concurrent terminals can never overdraw an account, whatever the backe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import BigInteger, Update, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
 
-from fvh import audit, notify
+from fvh import audit, db, notify
 from fvh import settings as settings_mod
 from fvh.errors import (
     N_,
     AlreadyReversed,
     BelowMinimum,
+    DomainError,
     MemberLocked,
     MemberNotFound,
     NotFound,
+    TokenNotFound,
     ValidationError,
 )
-from fvh.models import Member, Transaction
+from fvh.members import MemberCard, card
+from fvh.models import Member, Token, Transaction
 from fvh.money import MAX_ABS_CENTS
 
 MAX_DESCRIPTION_LENGTH = 255
+_MEMBERS = Member.__table__
+_JOURNAL = Transaction.__table__
+_TOKENS = Token.__table__
 
 
 @dataclass(frozen=True)
@@ -69,11 +76,17 @@ def _post_entry(
     unlocked_only: bool = False,
     reverses_id: int | None = None,
     system: settings_mod.SystemSettings | None = None,
+    member: Member | MemberCard | None = None,
+    token_id: int | None = None,
 ) -> Booking | None:
     """Change the balance and write the journal row; None when a condition refused it.
 
     `floor_cents` is the global minimum; a member's own minimum takes precedence. A floor
     applies only to debits: credits are always allowed, so members in debt can pay.
+    `token_id` books only while that token still belongs to the member (a tap looks the
+    token up before its writing transaction). `member` spares reading it again for the mails.
+
+    Plain Core statements on the session's connection: every tap of every terminal runs here.
     """
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool):
         raise ValidationError(N_("Der Betrag muss eine ganze Zahl von Cent sein."), "amount")
@@ -81,39 +94,72 @@ def _post_entry(
         raise ValidationError(
             N_("Der Betrag muss ungleich 0 und im erlaubten Bereich sein."), "amount"
         )
-    conditions = [Member.id == member_id]
-    if unlocked_only:
-        conditions.append(Member.locked.is_(False))
-    if floor_cents is not None and amount_cents < 0:
-        floor = func.coalesce(Member.min_balance_cents, floor_cents)
-        conditions.append(Member.balance_cents + amount_cents >= floor)
-    result = session.execute(
-        update(Member)
-        .where(and_(*conditions))
-        .values(balance_cents=Member.balance_cents + amount_cents)
-        .execution_options(synchronize_session=False)
+    returning = session.get_bind().dialect.update_returning  # MariaDB: a SELECT afterwards
+    change = _balance_change(
+        unlocked_only=unlocked_only,
+        floored=floor_cents is not None and amount_cents < 0,
+        token_guard=token_id is not None,
+        returning=returning,
     )
-    if result.rowcount != 1:
-        return None
-    entry = Transaction(
-        member_id=member_id,
-        amount_cents=amount_cents,
-        description=description,
-        booked_by_kind=actor.kind,
-        booked_by_label=actor.label[:255],
-        booked_by_member_id=actor.member_id,
-        booked_by_api_key_id=actor.api_key_id,
-        reverses_id=reverses_id,
+    params = {"member_id": member_id, "amount": amount_cents, "floor": floor_cents}
+    result = db.execute(session, change, {**params, "token_id": token_id})
+    balance = result.scalar_one_or_none() if returning else None
+    if balance is None if returning else result.rowcount != 1:
+        return None  # a condition did not hold: nothing was changed
+    entry = db.execute(
+        session,
+        _NEW_ENTRY,
+        {
+            "member_id": member_id,
+            "amount_cents": amount_cents,
+            "description": description,
+            "booked_by_kind": actor.kind,
+            "booked_by_label": actor.label[:255],
+            "booked_by_member_id": actor.member_id,
+            "booked_by_api_key_id": actor.api_key_id,
+            "reverses_id": reverses_id,
+        },
     )
-    session.add(entry)
-    session.flush()
+    if not returning:
+        balance = db.execute(session, _BALANCE, params).scalar_one()
     _expire_balance(session, member_id)
-    balance = session.scalar(select(Member.balance_cents).where(Member.id == member_id))
-    assert balance is not None
-    member = session.get(Member, member_id)
-    assert member is not None
-    notify.after_booking(session, member, amount_cents, balance, description, system)
-    return Booking(entry.id, member_id, amount_cents, balance)
+    recipient = member or card(session, member_id=member_id)
+    assert recipient is not None
+    notify.after_booking(session, recipient, amount_cents, balance, description, system)
+    return Booking(entry.inserted_primary_key[0], member_id, amount_cents, balance)
+
+
+_NEW_ENTRY = insert(_JOURNAL)
+_BALANCE = select(_MEMBERS.c.balance_cents).where(_MEMBERS.c.id == bindparam("member_id"))
+
+
+@functools.cache
+def _balance_change(
+    *, unlocked_only: bool, floored: bool, token_guard: bool, returning: bool
+) -> Update:
+    """The conditional UPDATE of a balance by `:amount`, built once per kind of booking.
+
+    Its row count (or the returned balance) says whether the conditions held: the member is
+    unlocked, the balance stays at or above the member's own minimum or else `:floor`, the
+    token `:token_id` still belongs to the member.
+    """
+    m, t = _MEMBERS.c, _TOKENS.c
+    conditions = [m.id == bindparam("member_id")]
+    if unlocked_only:
+        conditions.append(m.locked.is_(False))
+    if floored:
+        floor = func.coalesce(m.min_balance_cents, bindparam("floor", type_=BigInteger))
+        conditions.append(m.balance_cents + bindparam("amount", type_=BigInteger) >= floor)
+    if token_guard:
+        conditions.append(
+            exists().where(t.id == bindparam("token_id"), t.member_id == bindparam("member_id"))
+        )
+    change = (
+        update(_MEMBERS)
+        .where(*conditions)
+        .values(balance_cents=m.balance_cents + bindparam("amount", type_=BigInteger))
+    )
+    return change.returning(m.balance_cents) if returning else change
 
 
 def _expire_balance(session: Session, member_id: int) -> None:
@@ -125,15 +171,18 @@ def _expire_balance(session: Session, member_id: int) -> None:
 
 def debit_at_terminal(
     session: Session,
-    member: Member,
+    member: Member | MemberCard,
     description: object,
     actor: audit.Actor,
     system: settings_mod.SystemSettings | None = None,
+    *,
+    token_id: int | None = None,
 ) -> Booking:
     """Debit the configured default amount, as a terminal tap does.
 
-    Raises MemberLocked or BelowMinimum (nothing booked) instead of overdrawing.
-    `system` saves a settings read when the caller has them already.
+    Raises MemberLocked or BelowMinimum (nothing booked) instead of overdrawing, and
+    TokenNotFound when `token_id` no longer belongs to the member. `system` saves a settings
+    read when the caller has them already.
     """
     description = _validate_description(description)
     system = system or settings_mod.load(session)
@@ -146,19 +195,36 @@ def debit_at_terminal(
         floor_cents=system.min_balance_cents,
         unlocked_only=True,
         system=system,
+        member=member,
+        token_id=token_id,
     )
     if booking is not None:
         return booking
-    # Refused: read the current row to say why (the UPDATE above changed nothing).
-    session.refresh(member)
-    if member.locked:
-        raise MemberLocked(member.first_name)
-    floor = (
-        member.min_balance_cents
-        if member.min_balance_cents is not None
-        else system.min_balance_cents
-    )
-    raise BelowMinimum(member.first_name, member.balance_cents, floor)
+    raise _refusal(session, member.id, system, token_id)
+
+
+def _refusal(
+    session: Session, member_id: int, system: settings_mod.SystemSettings, token_id: int | None
+) -> DomainError:
+    """Why the conditional UPDATE changed nothing, read from the rows as they are now."""
+    m = _MEMBERS.c
+    row = session.execute(
+        select(m.first_name, m.locked, m.balance_cents, m.min_balance_cents).where(
+            m.id == member_id
+        )
+    ).one_or_none()
+    if row is None:
+        return MemberNotFound(f"unknown member {member_id}")
+    if (
+        token_id is not None
+        and session.scalar(select(_TOKENS.c.member_id).where(_TOKENS.c.id == token_id)) != member_id
+    ):
+        return TokenNotFound(f"token {token_id} no longer belongs to member {member_id}")
+    first_name, locked, balance_cents, min_balance_cents = row
+    if locked:
+        return MemberLocked(first_name)
+    floor = min_balance_cents if min_balance_cents is not None else system.min_balance_cents
+    return BelowMinimum(first_name, balance_cents, floor)
 
 
 def book(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 
 from sqlalchemy import case, func, or_, select
@@ -163,6 +163,36 @@ def get_by_code(session: Session, code: str) -> Member:
     if member is None:
         raise MemberNotFound(f"unknown code {code}")
     return member
+
+
+@dataclass(frozen=True)
+class MemberCard:
+    """What a booking needs to know of its member: who it is and which mails they want.
+
+    Read with one plain query on the terminals' hot path instead of loading a `Member`.
+    """
+
+    id: int
+    code: str
+    first_name: str
+    last_name: str
+    email: str | None
+    notify_bookings: bool
+    notify_zero: bool
+    notify_low_balance: bool
+    low_balance_threshold_cents: int | None
+
+
+CARD_COLUMNS = tuple(getattr(Member, f.name) for f in fields(MemberCard))
+
+
+def card(
+    session: Session, *, member_id: int | None = None, code: str | None = None
+) -> MemberCard | None:
+    """The card of the member with this id or code; None when there is none."""
+    condition = Member.id == member_id if member_id is not None else Member.code == code
+    row = session.execute(select(*CARD_COLUMNS).where(condition)).one_or_none()
+    return MemberCard(*row) if row is not None else None
 
 
 def get(session: Session, member_id: int) -> Member:

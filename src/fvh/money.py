@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 
 from babel import Locale
 from babel.core import UnknownLocaleError
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import NumberPattern, parse_pattern
 
 from fvh.errors import N_, ValidationError
 
@@ -48,7 +49,16 @@ def format_cents(cents: int, currency: str = "EUR", decimals: int = 2, locale: s
     An ISO currency code gets the locale's currency pattern; any other unit (say "Striche")
     is written after the number.
     """
+    loc, pattern = _number_format(locale, currency, decimals)
     value = Decimal(cents) / 100
+    if _ISO_CODE_RE.match(currency):
+        return pattern.apply(value, loc, currency=currency, currency_digits=False)
+    return f"{pattern.apply(value, loc)} {currency}".strip()
+
+
+@functools.lru_cache(maxsize=64)
+def _number_format(locale: str, currency: str, decimals: int) -> tuple[Locale, NumberPattern]:
+    """The locale and its parsed number pattern, prepared once: terminals format every tap."""
     try:
         loc = Locale.parse(locale)
     except (UnknownLocaleError, ValueError):
@@ -57,6 +67,6 @@ def format_cents(cents: int, currency: str = "EUR", decimals: int = 2, locale: s
     if _ISO_CODE_RE.match(currency):
         pattern = loc.currency_formats["standard"].pattern.split(";")[0]
         pattern = re.sub(r"0\.0+", "0" + (f".{digits}" if digits else ""), pattern)
-        return format_currency(value, currency, format=pattern, locale=loc, currency_digits=False)
-    number = format_decimal(value, format="#,##0" + (f".{digits}" if digits else ""), locale=loc)
-    return f"{number} {currency}".strip()
+    else:
+        pattern = "#,##0" + (f".{digits}" if digits else "")
+    return loc, parse_pattern(pattern)

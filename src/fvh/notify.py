@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.orm import Session
 
 from fvh import settings as settings_mod
+from fvh.members import MemberCard
 from fvh.models import Member, OutboxMessage, UnknownTokenScan, utcnow
 from fvh.money import format_cents
 
@@ -62,7 +63,7 @@ def _money(system: settings_mod.SystemSettings) -> Any:
 
 def after_booking(
     session: Session,
-    member: Member,
+    member: MemberCard | Member,
     amount_cents: int,
     balance_cents: int,
     description: str,

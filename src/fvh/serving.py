@@ -53,7 +53,7 @@ def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:
         "bind": bind,
         "workers": default_workers(config),
         "worker_class": "gthread",
-        "threads": 4,
+        "threads": max(1, config.gunicorn_threads),
         "timeout": 30,
         "graceful_timeout": 20,
         "keepalive": 5,

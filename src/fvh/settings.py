@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fvh import audit
+from fvh import audit, db
 from fvh.errors import N_, ValidationError
 from fvh.models import Setting
 from fvh.money import MAX_ABS_CENTS
@@ -48,9 +48,12 @@ def _to_text(value: object) -> str:
     return str(value)
 
 
+_ALL = select(Setting.__table__.c.key, Setting.__table__.c.value)
+
+
 def load(session: Session) -> SystemSettings:
     """The current settings; missing rows fall back to the defaults."""
-    stored = {row.key: row.value for row in session.scalars(select(Setting))}
+    stored = dict(db.execute(session, _ALL).tuples().all())
     values: dict[str, Any] = {}
     for f in fields(SystemSettings):
         if f.name in stored:

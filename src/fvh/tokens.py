@@ -6,13 +6,13 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
-from fvh import audit, notify
+from fvh import audit, db, members, notify
 from fvh.errors import N_, DuplicateToken, TokenNotFound, ValidationError
 from fvh.models import Member, Token, UnknownTokenScan, utcnow
 
@@ -62,6 +62,36 @@ def find(session: Session, data: bytes) -> Token | None:
     return session.scalar(select(Token).options(joinedload(Token.member)).where(Token.data == data))
 
 
+@dataclass(frozen=True)
+class TokenOwner:
+    """A token as a tap needs it: its id, when it was last used, and its member's card."""
+
+    token_id: int
+    last_used_at: datetime | None
+    member: members.MemberCard
+
+
+_TOKENS = Token.__table__
+_OWNER = (
+    select(_TOKENS.c.id, _TOKENS.c.last_used_at, *members.CARD_COLUMNS)
+    .join_from(_TOKENS, Member.__table__, Member.__table__.c.id == _TOKENS.c.member_id)
+    .where(_TOKENS.c.data == bindparam("data"))
+)
+_NOTE_USE = (
+    update(_TOKENS)
+    .where(_TOKENS.c.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now"))
+)
+
+
+def owner(session: Session, data: bytes) -> TokenOwner | None:
+    """The token with these bytes and its member, in one plain query; None if unknown."""
+    row = db.execute(session, _OWNER, {"data": data}).one_or_none()
+    if row is None:
+        return None
+    return TokenOwner(row[0], row[1], members.MemberCard(*row[2:]))
+
+
 def get(session: Session, token_id: int) -> Token:
     token = session.get(Token, token_id)
     if token is None:
@@ -109,10 +139,11 @@ def remove(session: Session, token: Token, actor: audit.Actor) -> None:
     session.flush()
 
 
-def mark_used(session: Session, token: Token) -> None:
+def note_use(session: Session, token: TokenOwner) -> None:
+    """Set the token's `last_used_at`, at most once per resolution interval."""
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = now
+        db.execute(session, _NOTE_USE, {"token_id": token.token_id, "now": now})
 
 
 def record_unknown_scan(session: Session, data: bytes, terminal: str) -> UnknownTokenScan:

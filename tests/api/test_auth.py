@@ -61,9 +61,9 @@ def state(database) -> tuple[object, ...]:
 
 def revoke(database, plaintext: str) -> None:
     with database.session() as session:
-        key = keys.authenticate(session, plaintext)
-        assert key is not None
-        keys.revoke_key(session, key, Actor.system())
+        found = keys.authenticate(session, plaintext)
+        assert found is not None
+        keys.revoke_key(session, keys.get_key(session, found.id), Actor.system())
 
 
 def api_routes(app) -> list[tuple[str, str, str | None, str]]:

@@ -75,7 +75,7 @@ def test_api_key_create_prints_the_key_once_on_its_own_line(fvh, database):
     assert len(key_lines) == 1 and key_lines[0] == result.stdout.strip()
     with database.session() as s:
         key = keys.authenticate(s, key_lines[0])
-        assert key is not None and key.scope == "admin" and key.client.name == "Kasse Theke"
+        assert key is not None and key.scope == "admin" and key.client_name == "Kasse Theke"
     second = fvh("api-key", "create", "Kasse Theke").stdout.strip()
     assert second != key_lines[0]
 

@@ -6,37 +6,54 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, g
+from flask import abort, g, request
 
-from fvh import access, keys
-from fvh.app import get_database
+from fvh import access, db, keys
+from fvh.app import db_session
 from fvh.audit import Actor
-from fvh.models import ApiKey
+from fvh.models import utcnow
 
 HEADER = "X-API-Key"
 
 
-def authenticate(presented: str | None) -> ApiKey | None:
-    """Look the key up (and note its use) in a short transaction of its own.
+def authenticate(presented: str | None, *, read_only: bool = False) -> keys.KeyIdentity | None:
+    """Look the key up in the request's session, as a reader, and note its use.
 
-    Kept apart from the request's transaction on purpose: on MariaDB a booking's journal row
-    takes a shared lock on the key row (foreign key), so updating `last_used` inside bookings
-    that share a key would let two of them deadlock.
+    The lookup only reads, so on SQLite it does not queue for the write lock. Unless the view
+    only reads (`read_only`), the read phase ends here and the view's first statement starts
+    its writing transaction. `last_used_at` is written at most once a minute, committed
+    before the view runs: inside a booking, on MariaDB the journal row's foreign key locks
+    the key row, and two bookings that share a key could deadlock on it.
     """
-    with get_database().session() as session:
-        return keys.authenticate(session, presented)
+    if not presented:
+        return None  # refused without asking the database
+    session = db_session()
+    db.begin_read(session)
+    key = keys.authenticate(session, presented)
+    if key is not None and key.use_due(utcnow()):
+        session.commit()
+        keys.note_use(session, key)
+        session.commit()
+        if read_only:
+            db.begin_read(session)
+    if not read_only:
+        db.end_read(session)
+    return key
 
 
-def require_key(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Reject requests without an active key (401) or with too small a scope (403)."""
+def require_key(
+    scope: str, *, read_only: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Reject requests without an active key (401) or with too small a scope (403).
+
+    `read_only` views keep the key lookup's read transaction for their own reads.
+    """
     rule = access.API_ADMIN if scope == keys.SCOPE_ADMIN else access.API_TERMINAL
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from flask import request
-
-            key = authenticate(request.headers.get(HEADER))
+            key = authenticate(request.headers.get(HEADER), read_only=read_only)
             if key is None:
                 abort(401, "API-Key fehlt oder ist ungültig.")
             if not keys.scope_allows(key.scope, scope):
@@ -49,10 +66,10 @@ def require_key(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
     return decorate
 
 
-def current_key() -> ApiKey:
+def current_key() -> keys.KeyIdentity:
     return g.api_key
 
 
 def current_actor() -> Actor:
     key = current_key()
-    return Actor.for_api_key(key.id, f"API: {key.client.name}")
+    return Actor.for_api_key(key.id, f"API: {key.client_name}")

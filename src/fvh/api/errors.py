@@ -6,8 +6,10 @@ import logging
 
 from flask import Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from fvh import db
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +58,7 @@ def register_error_handlers(app: Flask) -> None:
     def _db_error(exc: DBAPIError) -> ResponseReturnValue:
         # An outage (connection refused, server gone) is a 503, any other driver error a 500;
         # neither is ever reported as "not found" or "invalid key".
-        # mysql-connector reports "can't connect" (2003) as an InterfaceError, not Operational.
-        unavailable = (
-            isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
-        )
+        unavailable = db.is_outage(exc)
         log.error("database error on %s %s: %s", request.method, request.path, exc.orig)
         if not is_api_request():
             return DB_UNAVAILABLE, 503 if unavailable else 500

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 import fvh
-from fvh import access, ledger, members, tokens
+from fvh import access, db, ledger, members, tokens
 from fvh import settings as system_settings
 from fvh.api import messages
 from fvh.api.auth import current_actor, require_key
@@ -25,6 +25,7 @@ from fvh.errors import (
     MemberLocked,
     MemberNotFound,
     PermissionDenied,
+    TokenNotFound,
     ValidationError,
 )
 from fvh.keys import SCOPE_ADMIN, SCOPE_TERMINAL
@@ -107,14 +108,14 @@ def health() -> ResponseReturnValue:
 
 
 @bp.get("/health-protected")
-@require_key(SCOPE_TERMINAL)
+@require_key(SCOPE_TERMINAL, read_only=True)
 def health_protected() -> ResponseReturnValue:
     db_session().execute(text("SELECT 1"))
     return jsonify(message="FVH API läuft, die Datenbank ist erreichbar.")
 
 
 @bp.get("/version")
-@require_key(SCOPE_TERMINAL)
+@require_key(SCOPE_TERMINAL, read_only=True)
 def version() -> ResponseReturnValue:
     return jsonify(version=fvh.__version__)
 
@@ -123,7 +124,7 @@ def version() -> ResponseReturnValue:
 
 
 @bp.get("/saldo-alle")
-@require_key(SCOPE_TERMINAL)
+@require_key(SCOPE_TERMINAL, read_only=True)
 def balances() -> ResponseReturnValue:
     session = db_session()
     # Terminals read this list whole and don't page: by default it is as long as allowed.
@@ -148,7 +149,7 @@ def balances() -> ResponseReturnValue:
 
 
 @bp.get("/person/<code>")
-@require_key(SCOPE_TERMINAL)
+@require_key(SCOPE_TERMINAL, read_only=True)
 def person(code: str) -> ResponseReturnValue:
     member = _member_by_code(db_session(), code)
     return jsonify(
@@ -159,14 +160,14 @@ def person(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/person/existent/<code>")
-@require_key(SCOPE_TERMINAL)
+@require_key(SCOPE_TERMINAL, read_only=True)
 def person_exists(code: str) -> ResponseReturnValue:
     member = _member_by_code(db_session(), code)
     return jsonify(nachname=member.last_name, vorname=member.first_name)
 
 
 @bp.get("/users")
-@require_key(SCOPE_ADMIN)
+@require_key(SCOPE_ADMIN, read_only=True)
 def users() -> ResponseReturnValue:
     session = db_session()
     limit, offset = _page()
@@ -229,7 +230,7 @@ def delete_person(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/transaktionen")
-@require_key(SCOPE_ADMIN)
+@require_key(SCOPE_ADMIN, read_only=True)
 def transactions() -> ResponseReturnValue:
     session = db_session()
     limit, offset = _page()
@@ -286,37 +287,34 @@ def delete_member_transactions(code: str) -> ResponseReturnValue:
 @require_key(SCOPE_TERMINAL)
 def book_by_code(code: str) -> ResponseReturnValue:
     data = _json_object()
-    description = _string_field(data, "beschreibung") or ""
-    if len(description) > ledger.MAX_DESCRIPTION_LENGTH:
-        abort(400, "Das Feld 'beschreibung' ist zu lang.")
+    description = _description(data)
     try:
         members.validate_code(code)
     except ValidationError as exc:
         abort(400, exc.message)
+    session = db_session()
+    db.begin_read(session)  # the reads first, beside other writers; then the booking
+    system = system_settings.load(session)
+    member = members.card(session, code=code)
+    db.end_read(session)
 
     def compute(session: Session) -> Answer:
-        system = system_settings.load(session)
-        member = session.scalar(select(Member).where(Member.code == code))
         if member is None:
             return {"error": messages.unknown_code()}, 404
         try:
             booking = ledger.debit_at_terminal(
                 session, member, description, current_actor(), system
             )
+        except MemberNotFound:  # deleted since it was read
+            return {"error": messages.unknown_code()}, 404
         except MemberLocked as exc:
             return {"message": messages.locked(exc.first_name), "action": "locked"}, 200
         except BelowMinimum as exc:
             text_ = messages.below_minimum(exc.first_name, exc.balance_cents, system)
             return {"message": text_, "action": "block"}, 200
-        return {
-            "message": messages.booked(
-                member.first_name, booking.amount_cents, booking.balance_cents, system
-            ),
-            "saldo": cents_to_number(booking.balance_cents),
-            "vorname": member.first_name,
-        }, 200
+        return {**_booked(member.first_name, booking, system), "vorname": member.first_name}, 200
 
-    return answer_booking(db_session(), compute)
+    return answer_booking(session, compute)
 
 
 @bp.put("/nfc-transaktion")
@@ -326,36 +324,55 @@ def book_by_token() -> ResponseReturnValue:
     raw_token = data.get("token")
     if raw_token is None:
         abort(400, "Das Feld 'token' fehlt.")
-    description = _string_field(data, "beschreibung") or ""
-    if len(description) > ledger.MAX_DESCRIPTION_LENGTH:
-        abort(400, "Das Feld 'beschreibung' ist zu lang.")
+    description = _description(data)
     try:
         token_bytes = tokens.parse_base64(raw_token)
     except ValidationError as exc:
         abort(400, exc.message)
+    session = db_session()
+    db.begin_read(session)  # the reads first, beside other writers; then the booking
+    system = system_settings.load(session)
+    token = tokens.owner(session, token_bytes)
+    db.end_read(session)
 
     def compute(session: Session) -> Answer:
-        system = system_settings.load(session)
-        token = tokens.find(session, token_bytes)
-        if token is None:
-            tokens.record_unknown_scan(session, token_bytes, description)
-            return {"error": messages.unknown_token()}, 404
-        member = token.member
-        try:
-            booking = ledger.debit_at_terminal(
-                session, member, description, current_actor(), system
-            )
-        except MemberLocked as exc:
-            return {"error": messages.locked(exc.first_name)}, 403
-        except BelowMinimum as exc:
-            text_ = messages.below_minimum(exc.first_name, exc.balance_cents, system)
-            return {"message": text_, "action": "block"}, 200
-        tokens.mark_used(session, token)
-        return {
-            "message": messages.booked(
-                member.first_name, booking.amount_cents, booking.balance_cents, system
-            ),
-            "saldo": cents_to_number(booking.balance_cents),
-        }, 200
+        if token is not None:
+            try:
+                booking = ledger.debit_at_terminal(
+                    session,
+                    token.member,
+                    description,
+                    current_actor(),
+                    system,
+                    token_id=token.token_id,
+                )
+            except MemberLocked as exc:
+                return {"error": messages.locked(exc.first_name)}, 403
+            except BelowMinimum as exc:
+                text_ = messages.below_minimum(exc.first_name, exc.balance_cents, system)
+                return {"message": text_, "action": "block"}, 200
+            except (TokenNotFound, MemberNotFound):  # removed since it was read: unknown now
+                pass
+            else:
+                tokens.note_use(session, token)
+                return _booked(token.member.first_name, booking, system), 200
+        tokens.record_unknown_scan(session, token_bytes, description)
+        return {"error": messages.unknown_token()}, 404
 
-    return answer_booking(db_session(), compute)
+    return answer_booking(session, compute)
+
+
+def _description(data: dict[str, Any]) -> str:
+    description = _string_field(data, "beschreibung") or ""
+    if len(description) > ledger.MAX_DESCRIPTION_LENGTH:
+        abort(400, "Das Feld 'beschreibung' ist zu lang.")
+    return description
+
+
+def _booked(
+    first_name: str, booking: ledger.Booking, system: system_settings.SystemSettings
+) -> dict[str, Any]:
+    return {
+        "message": messages.booked(first_name, booking.amount_cents, booking.balance_cents, system),
+        "saldo": cents_to_number(booking.balance_cents),
+    }
