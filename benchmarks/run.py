@@ -20,6 +20,7 @@ import argparse
 import base64
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import signal
@@ -27,7 +28,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -196,51 +196,67 @@ def server(command: list[str], env: dict[str, str], health: str) -> Iterator[int
 
 
 def _request(port: int, method: str, path: str, body: bytes | None, headers: dict) -> tuple:
-    """One request on a new connection, as a terminal makes it."""
+    """One request on a new connection, as a terminal makes it: (status, body, seconds).
+
+    Plain sockets rather than http.client: the load generator shares the two cores with the
+    server, so it should spend as little of them as it can. The server closes the connection
+    after its answer (`Connection: close`), which ends the read.
+    """
+    body = body or b""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
     started = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        return response.status, data, time.perf_counter() - started
-    finally:
-        conn.close()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    latency = time.perf_counter() - started
+    head, _, data = b"".join(chunks).partition(b"\r\n\r\n")
+    return int(head[9:12]), data, latency
 
 
 def drive(
     clients: int, seconds: float, make_request: Callable[[random.Random], tuple]
 ) -> tuple[list[float], int, list]:
-    """C threads for a fixed time; latencies (s), errors, and what each request returned."""
-    latencies: list[float] = []
-    results: list = []
-    errors = 0
-    lock = threading.Lock()
-    stop_at = time.perf_counter() + seconds
+    """C client processes for a fixed time; latencies (s), errors, and what each returned.
+
+    Processes, not threads: client threads would queue for one interpreter lock and add
+    that wait to the latencies they measure.
+    """
+    context = multiprocessing.get_context("fork")  # the request function is a closure
+    results = context.Queue()
+    stop_at = time.time() + seconds
 
     def client(seed_: int) -> None:
-        nonlocal errors
         rng = random.Random(seed_)
-        mine, mine_results, mine_errors = [], [], 0
-        while time.perf_counter() < stop_at:
+        latencies, returned, errors = [], [], 0
+        while time.time() < stop_at:
             try:
                 ok, latency, result = make_request(rng)
-            except OSError:
+            except (OSError, ValueError):
                 ok, latency, result = False, 0.0, None
-            mine.append(latency)
-            mine_results.append(result)
-            mine_errors += 0 if ok else 1
-        with lock:
-            latencies.extend(mine)
-            results.extend(mine_results)
-            errors += mine_errors
+            latencies.append(latency)
+            returned.append(result)
+            errors += 0 if ok else 1
+        results.put((latencies, errors, returned))
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, errors, results
+    processes = [context.Process(target=client, args=(i,)) for i in range(clients)]
+    for process in processes:
+        process.start()
+    latencies: list[float] = []
+    returned: list = []
+    errors = 0
+    for _ in processes:
+        mine, mine_errors, mine_returned = results.get()
+        latencies.extend(mine)
+        returned.extend(mine_returned)
+        errors += mine_errors
+    for process in processes:
+        process.join()
+    return latencies, errors, returned
 
 
 def _ms(values: list[float], q: float) -> float:

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import click
 import pytest
 
 FVH = [sys.executable, "-m", "fvh"]
@@ -186,3 +187,17 @@ def test_serve_refuses_a_missing_secret(env, tmp_path):
     )
     assert result.returncode == 1
     assert "APP_SECRET is missing" in result.stderr
+
+
+def test_worker_class_is_checked_before_gunicorn_starts():
+    from fvh.config import load_config
+    from fvh.serving import gunicorn_options
+
+    options = gunicorn_options(load_config(env_file=False), "127.0.0.1:0")
+    assert (options["worker_class"], options["threads"]) == ("sync", 1)
+    threaded = load_config(
+        {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": 4}, env_file=False
+    )
+    assert gunicorn_options(threaded, "127.0.0.1:0")["threads"] == 4
+    with pytest.raises(click.ClickException, match="GUNICORN_WORKER_CLASS"):
+        gunicorn_options(load_config({"GUNICORN_WORKER_CLASS": "eventlet"}, env_file=False), "x")

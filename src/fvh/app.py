@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, current_app, g
+from flask import Flask, Request, current_app, g
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.orm import Session
 
 from fvh import observability, security
@@ -62,11 +63,22 @@ def create_app(
     return app
 
 
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building the signer for requests that carry no
+    session cookie (every terminal request): a fresh, empty session is all they get anyway."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 class FvhFlask(Flask):
     """Flask with one addition: STATIC_URL_PREFIX moves the GUI's static files (CSS, JS,
     icons) to where a proxy serves them itself, e.g. `/fvh-static/fvh.css`."""
 
     STATIC_ENDPOINTS = ("static", "web.asset")
+    session_interface = CookieSessionInterface()
 
     def url_for(self, endpoint: str, /, *args: Any, **values: Any) -> str:
         prefix = self.config["FVH"].static_url_prefix

@@ -7,6 +7,7 @@ commit at their boundary; services only flush.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, t
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from fvh.sqlite_writers import QueuedConnection
 
 # A transaction begun with this execution option only reads: on SQLite it does not take the
 # write lock (see `begin_read`).
@@ -31,9 +34,10 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if backend == "sqlite":
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            kwargs["connect_args"]["factory"] = QueuedConnection  # writers queue on a file
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
@@ -101,7 +105,11 @@ def _configure_sqlite(engine: Engine) -> None:
         # transaction declared read-only (`begin_read`) starts deferred, as a plain reader.
         if conn.get_execution_options().get(READ_ONLY_OPTION):
             conn.exec_driver_sql("BEGIN")
-        else:
+            return
+        dbapi_connection = conn.connection.dbapi_connection
+        if isinstance(dbapi_connection, QueuedConnection):
+            _begin_writer(dbapi_connection)
+        else:  # an in-memory database: one connection, nobody to queue with
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -115,6 +123,14 @@ def is_outage(exc: DBAPIError) -> bool:
     if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
         return True
     return getattr(exc.orig, "errno", None) in _MYSQL_UNREACHABLE
+
+
+def _begin_writer(dbapi_connection: QueuedConnection) -> None:
+    """Queue for SQLite's writer lock, then BEGIN IMMEDIATE; errors as SQLAlchemy's own."""
+    try:
+        dbapi_connection.begin_write(SQLITE_BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
 
 
 def backend_name(engine: Engine) -> str:
@@ -146,14 +162,23 @@ def begin_read(session: Session) -> None:
 
 
 def end_read(session: Session) -> None:
-    """End a read phase: the session's next statement starts a writing transaction.
+    """End a read phase: what the session executes next runs in a writing transaction.
 
-    On SQLite that means committing the reader (no write happened, so nothing to sync); on
-    the servers the transaction simply goes on, sparing a round trip.
+    On SQLite the reader is committed (nothing to sync) and a writer begun on the same
+    connection, once it is this connection's turn; the session's transaction goes on. On the
+    servers the transaction simply goes on: reads took no locks.
     """
     if not session.in_transaction() or backend_name(session.get_bind()) != "sqlite":
         return
-    if session.connection().get_execution_options().get(READ_ONLY_OPTION):
+    connection = session.connection()
+    if not connection.get_execution_options().get(READ_ONLY_OPTION):
+        return
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, QueuedConnection):
+        dbapi_connection.commit()  # the reader
+        _begin_writer(dbapi_connection)
+        connection.execution_options(**{READ_ONLY_OPTION: False})
+    else:
         session.commit()
 
 

@@ -46,13 +46,21 @@ def start_outbox_worker(app: Any) -> None:
     MaintenanceThread(database, config).start()
 
 
+WORKER_CLASSES = ("sync", "gthread")
+
+
 def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:
+    if config.gunicorn_worker_class not in WORKER_CLASSES:
+        raise click.ClickException(
+            f"GUNICORN_WORKER_CLASS must be one of {', '.join(WORKER_CLASSES)}, "
+            f"not {config.gunicorn_worker_class!r}."
+        )
     return {
         "child_exit": _child_exit,
         "post_worker_init": _post_worker_init,
         "bind": bind,
         "workers": default_workers(config),
-        "worker_class": "gthread",
+        "worker_class": config.gunicorn_worker_class,
         "threads": max(1, config.gunicorn_threads),
         "timeout": 30,
         "graceful_timeout": 20,

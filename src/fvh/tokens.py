@@ -18,8 +18,8 @@ from fvh.models import Member, Token, UnknownTokenScan, utcnow
 
 MAX_TOKEN_BYTES = 32
 _HEX_SEPARATORS = re.compile(r"[\s:\-]")
-# last_used is written at most this often per token, so that a burst of taps stays cheap.
-LAST_USED_RESOLUTION = timedelta(seconds=1)
+# last_used is written at most this often per token, so that most taps write only the booking.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def _check_length(data: bytes, field: str) -> bytes:

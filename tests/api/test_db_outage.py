@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 
 import fvh
+from fvh.db import Database
 
 # Port 1 refuses connections at once, so these tests stay fast.
 UNREACHABLE = {
@@ -63,3 +65,17 @@ def test_health_and_missing_key_need_no_database(outage_app):
     no_key = client.get("/api/health-protected")
     assert no_key.status_code == 401
     assert list(no_key.get_json()) == ["error"]
+
+
+@pytest.mark.skipif(not os.environ.get("FVH_TEST_MYSQL_URL"), reason="needs FVH_TEST_MYSQL_URL")
+def test_mysql_connections_use_the_c_extension():
+    """The pure-Python fallback of mysql-connector is several times slower per statement;
+    a driver update whose C extension can't load here (as 26.x on Debian 12) must show."""
+    from mysql.connector.connection_cext import CMySQLConnection
+
+    database = Database(os.environ["FVH_TEST_MYSQL_URL"])
+    try:
+        with database.engine.connect() as conn:
+            assert isinstance(conn.connection.dbapi_connection, CMySQLConnection)
+    finally:
+        database.dispose()

@@ -16,14 +16,16 @@ from fvh.models import utcnow
 HEADER = "X-API-Key"
 
 
-def authenticate(presented: str | None, *, read_only: bool = False) -> keys.KeyIdentity | None:
+def authenticate(presented: str | None, *, keep_reading: bool = False) -> keys.KeyIdentity | None:
     """Look the key up in the request's session, as a reader, and note its use.
 
-    The lookup only reads, so on SQLite it does not queue for the write lock. Unless the view
-    only reads (`read_only`), the read phase ends here and the view's first statement starts
-    its writing transaction. `last_used_at` is written at most once a minute, committed
-    before the view runs: inside a booking, on MariaDB the journal row's foreign key locks
-    the key row, and two bookings that share a key could deadlock on it.
+    The lookup only reads, so on SQLite it does not queue for the write lock. The read phase
+    ends here, and the view's first statement starts a writing transaction, unless the view
+    goes on reading in it (`keep_reading`; such a view calls `db.end_read` before it writes).
+
+    `last_used_at` is written at most once a minute, committed before the view runs: inside
+    a booking, on MariaDB the journal row's foreign key locks the key row, and two bookings
+    that share a key could deadlock on it.
     """
     if not presented:
         return None  # refused without asking the database
@@ -34,26 +36,27 @@ def authenticate(presented: str | None, *, read_only: bool = False) -> keys.KeyI
         session.commit()
         keys.note_use(session, key)
         session.commit()
-        if read_only:
+        if keep_reading:
             db.begin_read(session)
-    if not read_only:
+    if not keep_reading:
         db.end_read(session)
     return key
 
 
 def require_key(
-    scope: str, *, read_only: bool = False
+    scope: str, *, keep_reading: bool = False
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Reject requests without an active key (401) or with too small a scope (403).
 
-    `read_only` views keep the key lookup's read transaction for their own reads.
+    `keep_reading` views go on reading in the key lookup's read transaction: views that only
+    read, and bookings, which read first and call `db.end_read` before they write.
     """
     rule = access.API_ADMIN if scope == keys.SCOPE_ADMIN else access.API_TERMINAL
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            key = authenticate(request.headers.get(HEADER), read_only=read_only)
+            key = authenticate(request.headers.get(HEADER), keep_reading=keep_reading)
             if key is None:
                 abort(401, "API-Key fehlt oder ist ungültig.")
             if not keys.scope_allows(key.scope, scope):

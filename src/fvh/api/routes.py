@@ -108,14 +108,14 @@ def health() -> ResponseReturnValue:
 
 
 @bp.get("/health-protected")
-@require_key(SCOPE_TERMINAL, read_only=True)
+@require_key(SCOPE_TERMINAL, keep_reading=True)
 def health_protected() -> ResponseReturnValue:
     db_session().execute(text("SELECT 1"))
     return jsonify(message="FVH API läuft, die Datenbank ist erreichbar.")
 
 
 @bp.get("/version")
-@require_key(SCOPE_TERMINAL, read_only=True)
+@require_key(SCOPE_TERMINAL, keep_reading=True)
 def version() -> ResponseReturnValue:
     return jsonify(version=fvh.__version__)
 
@@ -124,7 +124,7 @@ def version() -> ResponseReturnValue:
 
 
 @bp.get("/saldo-alle")
-@require_key(SCOPE_TERMINAL, read_only=True)
+@require_key(SCOPE_TERMINAL, keep_reading=True)
 def balances() -> ResponseReturnValue:
     session = db_session()
     # Terminals read this list whole and don't page: by default it is as long as allowed.
@@ -149,7 +149,7 @@ def balances() -> ResponseReturnValue:
 
 
 @bp.get("/person/<code>")
-@require_key(SCOPE_TERMINAL, read_only=True)
+@require_key(SCOPE_TERMINAL, keep_reading=True)
 def person(code: str) -> ResponseReturnValue:
     member = _member_by_code(db_session(), code)
     return jsonify(
@@ -160,14 +160,14 @@ def person(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/person/existent/<code>")
-@require_key(SCOPE_TERMINAL, read_only=True)
+@require_key(SCOPE_TERMINAL, keep_reading=True)
 def person_exists(code: str) -> ResponseReturnValue:
     member = _member_by_code(db_session(), code)
     return jsonify(nachname=member.last_name, vorname=member.first_name)
 
 
 @bp.get("/users")
-@require_key(SCOPE_ADMIN, read_only=True)
+@require_key(SCOPE_ADMIN, keep_reading=True)
 def users() -> ResponseReturnValue:
     session = db_session()
     limit, offset = _page()
@@ -230,7 +230,7 @@ def delete_person(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/transaktionen")
-@require_key(SCOPE_ADMIN, read_only=True)
+@require_key(SCOPE_ADMIN, keep_reading=True)
 def transactions() -> ResponseReturnValue:
     session = db_session()
     limit, offset = _page()
@@ -284,7 +284,7 @@ def delete_member_transactions(code: str) -> ResponseReturnValue:
 
 
 @bp.put("/person/<code>/transaktion")
-@require_key(SCOPE_TERMINAL)
+@require_key(SCOPE_TERMINAL, keep_reading=True)
 def book_by_code(code: str) -> ResponseReturnValue:
     data = _json_object()
     description = _description(data)
@@ -292,8 +292,9 @@ def book_by_code(code: str) -> ResponseReturnValue:
         members.validate_code(code)
     except ValidationError as exc:
         abort(400, exc.message)
+    # Still in the key lookup's read transaction: read what the booking needs, beside other
+    # writers, and take the write lock (SQLite) only for the booking itself.
     session = db_session()
-    db.begin_read(session)  # the reads first, beside other writers; then the booking
     system = system_settings.load(session)
     member = members.card(session, code=code)
     db.end_read(session)
@@ -318,7 +319,7 @@ def book_by_code(code: str) -> ResponseReturnValue:
 
 
 @bp.put("/nfc-transaktion")
-@require_key(SCOPE_TERMINAL)
+@require_key(SCOPE_TERMINAL, keep_reading=True)
 def book_by_token() -> ResponseReturnValue:
     data = _json_object()
     raw_token = data.get("token")
@@ -329,8 +330,7 @@ def book_by_token() -> ResponseReturnValue:
         token_bytes = tokens.parse_base64(raw_token)
     except ValidationError as exc:
         abort(400, exc.message)
-    session = db_session()
-    db.begin_read(session)  # the reads first, beside other writers; then the booking
+    session = db_session()  # still reading, as above
     system = system_settings.load(session)
     token = tokens.owner(session, token_bytes)
     db.end_read(session)
