@@ -31,8 +31,13 @@ class QueuedConnection(sqlite3.Connection):
 
     def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
-        self._lock_fd = os.open(lock_path(os.fspath(database)), os.O_RDWR | os.O_CREAT, 0o600)
         self._locked = False
+        try:
+            # Read access is enough for flock: another user that may read the folder (an
+            # admin running `fvh` by hand) neither fails here nor locks the service out.
+            self._lock_fd = os.open(lock_path(os.fspath(database)), os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError:
+            self._lock_fd = -1  # no queue: SQLite's own locking and busy handler, as before
 
     def begin_write(self, timeout: float) -> None:
         """Wait for the writer lock (at most `timeout` seconds), then BEGIN IMMEDIATE."""
@@ -65,7 +70,7 @@ class QueuedConnection(sqlite3.Connection):
                 self._lock_fd = -1
 
     def _acquire(self, timeout: float) -> None:
-        if self._locked:
+        if self._locked or self._lock_fd < 0:
             return
         deadline = time.monotonic() + timeout
         wait = _FIRST_WAIT

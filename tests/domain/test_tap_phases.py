@@ -168,3 +168,15 @@ def test_a_tap_that_cannot_get_the_writer_lock_in_time_is_a_503(tmp_path, monkey
     assert booked.status_code == 200 and booked.get_json()["saldo"] == 8
     app.extensions["fvh_db"].dispose()
     database.dispose()
+
+
+def test_a_lock_file_that_cannot_be_opened_leaves_sqlite_locking_alone(tmp_path):
+    path = tmp_path / "plain.sqlite3"
+    # A link into a folder that doesn't exist: the lock file can't be created.
+    (tmp_path / "plain.sqlite3-writer.lock").symlink_to(tmp_path / "missing" / "lock")
+    connection = sqlite3.connect(path, factory=QueuedConnection, isolation_level=None)
+    connection.begin_write(1)
+    connection.execute("CREATE TABLE t (n INTEGER)")
+    connection.commit()
+    assert connection.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    connection.close()
