@@ -201,3 +201,15 @@ def test_worker_class_is_checked_before_gunicorn_starts():
     assert gunicorn_options(threaded, "127.0.0.1:0")["threads"] == 4
     with pytest.raises(click.ClickException, match="GUNICORN_WORKER_CLASS"):
         gunicorn_options(load_config({"GUNICORN_WORKER_CLASS": "eventlet"}, env_file=False), "x")
+
+
+def test_default_worker_count_depends_on_the_backend(monkeypatch):
+    from fvh.config import load_config
+    from fvh.serving import default_workers
+
+    monkeypatch.setattr("multiprocessing.cpu_count", lambda: 2)
+    sqlite = load_config({"DATABASE_URL": "sqlite:///x.sqlite3"}, env_file=False)
+    mariadb = load_config({"DATABASE_URL": "mysql+mysqlconnector://u@h/db"}, env_file=False)
+    assert (default_workers(sqlite), default_workers(mariadb)) == (3, 5)
+    fixed = load_config({"DATABASE_URL": "sqlite:///x", "GUNICORN_WORKERS": 7}, env_file=False)
+    assert default_workers(fixed) == 7

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from gunicorn.app.base import BaseApplication
+from sqlalchemy.engine import make_url
 
 from fvh.config import Config
 
@@ -17,9 +18,17 @@ ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" rid=%
 
 
 def default_workers(config: Config) -> int:
+    """GUNICORN_WORKERS, else 2 × CPUs + 1 (at most 8); CPUs + 1 on SQLite.
+
+    SQLite lets one writer in at a time: processes beyond the cores mostly preempt the one
+    holding the write lock, which showed as a three times longer p99 (BENCHMARKS.md).
+    """
     if config.gunicorn_workers > 0:
         return config.gunicorn_workers
-    return min(2 * multiprocessing.cpu_count() + 1, 8)
+    cpus = multiprocessing.cpu_count()
+    if make_url(config.resolved_database_url).get_backend_name() == "sqlite":
+        return min(cpus + 1, 8)
+    return min(2 * cpus + 1, 8)
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
