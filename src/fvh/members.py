@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, fields
 from importlib import resources
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import (
@@ -17,7 +17,7 @@ from werkzeug.security import (
     generate_password_hash,
 )
 
-from fvh import audit
+from fvh import audit, db
 from fvh.errors import (
     N_,
     DuplicateCode,
@@ -183,15 +183,20 @@ class MemberCard:
     low_balance_threshold_cents: int | None
 
 
-CARD_COLUMNS = tuple(getattr(Member, f.name) for f in fields(MemberCard))
+CARD_COLUMNS = tuple(Member.__table__.c[f.name] for f in fields(MemberCard))
+_CARD_BY_ID = select(*CARD_COLUMNS).where(Member.__table__.c.id == bindparam("member_id"))
+_CARD_BY_CODE = select(*CARD_COLUMNS).where(Member.__table__.c.code == bindparam("code"))
 
 
 def card(
     session: Session, *, member_id: int | None = None, code: str | None = None
 ) -> MemberCard | None:
     """The card of the member with this id or code; None when there is none."""
-    condition = Member.id == member_id if member_id is not None else Member.code == code
-    row = session.execute(select(*CARD_COLUMNS).where(condition)).one_or_none()
+    if member_id is not None:
+        result = db.execute(session, _CARD_BY_ID, {"member_id": member_id})
+    else:
+        result = db.execute(session, _CARD_BY_CODE, {"code": code})
+    row = result.one_or_none()
     return MemberCard(*row) if row is not None else None
 
 
