@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import json
 import multiprocessing
 import os
@@ -180,10 +179,7 @@ def server(command: list[str], env: dict[str, str], health: str) -> Iterator[int
         deadline = time.monotonic() + 60
         while True:
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", health)
-                conn.getresponse().read()
-                conn.close()
+                _request(port, "GET", health, None, {})
                 break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:

@@ -7,6 +7,7 @@ commit at their boundary; services only flush.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -61,27 +62,36 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
     return engine
 
 
-def _configure_mysql_connector(engine: Engine) -> None:
-    """Connections of mysql-connector's C extension that don't ping before every statement.
+@functools.cache
+def _quiet_mysql_connection() -> type | None:
+    """mysql-connector's C-extension connection, minus its ping before every statement.
 
     Its `cursor()` asks `is_connected()`, which is a round trip to the server (a ping), and
     SQLAlchemy opens a cursor per statement: that doubled the round trips of every request.
     Here `is_connected()` asks the client library's own state instead. A connection the
     server dropped still fails its statement, which the pool treats as a disconnect, and
-    the pool pings each connection when it is checked out.
+    the pool pings each connection when it is checked out. None without the C extension.
     """
     try:
         from mysql.connector.connection_cext import CMySQLConnection
-    except ImportError:  # no C extension on this machine: the library's defaults
-        return
+    except ImportError:
+        return None
 
-    class Connection(CMySQLConnection):
+    class QuietConnection(CMySQLConnection):
         def is_connected(self) -> bool:
             return bool(self._cmysql and self._cmysql.connected())
 
+    return QuietConnection
+
+
+def _configure_mysql_connector(engine: Engine) -> None:
+    connection_class = _quiet_mysql_connection()
+    if connection_class is None:  # no C extension on this machine: the library's defaults
+        return
+
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-        return Connection(*cargs, **cparams)
+        return connection_class(*cargs, **cparams)
 
 
 def _configure_sqlite(engine: Engine) -> None:
