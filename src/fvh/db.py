@@ -9,13 +9,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import sqlite3
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, text
+from sqlalchemy import Dialect, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    MultipleResultsFound,
+    NoResultFound,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from fvh.sqlite_writers import QueuedConnection
@@ -91,7 +98,19 @@ def _configure_mysql_connector(engine: Engine) -> None:
 
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-        return connection_class(*cargs, **cparams)
+        if _client_library_ready.is_set():
+            return connection_class(*cargs, **cparams)
+        # The C client library sets itself up (auth plugins) on a process's first connection,
+        # and not thread-safely: threads that connected at once in a new process failed
+        # with "Authentication plugin ... cannot be loaded: not initialized".
+        with _first_connection:
+            connection = connection_class(*cargs, **cparams)
+            _client_library_ready.set()
+            return connection
+
+
+_first_connection = threading.Lock()
+_client_library_ready = threading.Event()
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -149,15 +168,132 @@ def backend_name(engine: Engine) -> str:
 
 def execute(
     session: Session, statement: Executable, params: Mapping[str, Any] | None = None
-) -> CursorResult[Any]:
-    """Run a Core statement on the session's connection, past the ORM's execution layer.
+) -> Rows:
+    """Run a prebuilt Core statement on the DB-API cursor of the session's connection.
 
-    For the terminals' hot path, with statements built once (bind parameters, table
-    columns): no per-call construction, cache-key or ORM-context work. Pending ORM changes
-    are flushed first, as the ORM itself would.
+    For the terminals' hot path, whose statements are module constants with bind
+    parameters. SQLAlchemy compiles each once per dialect (`_prepare`); running it skips
+    the engine's per-call execution layer, which cost a tap about as much CPU as all of its
+    SQL together. Types are still converted by SQLAlchemy's own bind and result processors,
+    driver errors are raised as SQLAlchemy's (`DBAPIError.instance`), and a lost connection
+    is invalidated, as the engine would do. Pending ORM changes are flushed first.
+    Connection events (`before_cursor_execute`, echo) do not see these statements:
+    `statement_observers` does.
     """
     session.flush()
-    return session.connection().execute(statement, params)
+    connection = session.connection()
+    dialect = connection.dialect
+    prepared = _prepare(statement, dialect)
+    values = prepared.parameters(params or {})
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    for observe in statement_observers:
+        observe(prepared.sql)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(prepared.sql, values)
+        rows = prepared.rows(cursor.fetchall()) if cursor.description is not None else []
+        return Rows(rows, cursor.rowcount, getattr(cursor, "lastrowid", None))  # not psycopg
+    except dialect.loaded_dbapi.Error as exc:
+        invalidated = dialect.is_disconnect(exc, dbapi_connection, cursor)
+        if invalidated:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            prepared.sql,
+            values,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated,
+            dialect=dialect,
+        ) from exc
+    finally:
+        cursor.close()
+
+
+# Callables that see the SQL of every statement `execute` runs (tests count them).
+statement_observers: list[Callable[[str], None]] = []
+
+
+class Rows:
+    """What `execute` returns: the rows (already fetched), the row count, the new row's id."""
+
+    __slots__ = ("_lastrowid", "_rows", "rowcount")
+
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int, lastrowid: Any) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+        self._lastrowid = lastrowid
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+    def one_or_none(self) -> tuple[Any, ...] | None:
+        if len(self._rows) > 1:
+            raise MultipleResultsFound("more than one row where at most one was expected")
+        return self._rows[0] if self._rows else None
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.one_or_none()
+        return row[0] if row is not None else None
+
+    def scalar_one(self) -> Any:
+        if not self._rows:
+            raise NoResultFound("one row was expected, there was none")
+        if len(self._rows) > 1:
+            raise MultipleResultsFound("one row was expected, there were more")
+        return self._rows[0][0]
+
+    @property
+    def inserted_id(self) -> int:
+        """The new row's primary key: its RETURNING value, else the driver's `lastrowid`."""
+        return self._rows[0][0] if self._rows else self._lastrowid
+
+
+class _Prepared:
+    """A statement as compiled by SQLAlchemy for one dialect, with its type processors."""
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("statements with expanding parameters are not prepared")
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            # Python-side column defaults are computed by the engine's execution layer.
+            raise ValueError("give every column a value: Python-side defaults are not run here")
+        self.compiled = compiled
+        self.sql = compiled.string
+        self.positional = compiled.positiontup
+        self.bind_processors = {
+            name: processor
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))
+        }
+        self.result_processors = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in getattr(statement, "exported_columns", ())
+        ]
+
+    def parameters(self, params: Mapping[str, Any]) -> Any:
+        values = self.compiled.construct_params(params)
+        for name, processor in self.bind_processors.items():
+            if name in values:
+                values[name] = processor(values[name])
+        if self.positional is not None:
+            return tuple(values[name] for name in self.positional)
+        return values
+
+    def rows(self, fetched: list[Any]) -> list[tuple[Any, ...]]:
+        processors = self.result_processors
+        if not any(processors):
+            return [tuple(row) for row in fetched]
+        return [
+            tuple(p(value) if p else value for p, value in zip(processors, row, strict=True))
+            for row in fetched
+        ]
+
+
+@functools.lru_cache(maxsize=512)
+def _prepare(statement: Executable, dialect: Dialect) -> _Prepared:
+    return _Prepared(statement, dialect)
 
 
 def begin_read(session: Session) -> None:

@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Update, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Insert,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
@@ -33,7 +44,7 @@ from fvh.errors import (
     ValidationError,
 )
 from fvh.members import MemberCard, card
-from fvh.models import Member, Token, Transaction
+from fvh.models import Member, Token, Transaction, utcnow
 from fvh.money import MAX_ABS_CENTS
 
 MAX_DESCRIPTION_LENGTH = 255
@@ -101,14 +112,15 @@ def _post_entry(
         token_guard=token_id is not None,
         returning=returning,
     )
-    params = {"member_id": member_id, "amount": amount_cents, "floor": floor_cents}
+    now = utcnow()
+    params = {"member_id": member_id, "amount": amount_cents, "floor": floor_cents, "now": now}
     result = db.execute(session, change, {**params, "token_id": token_id})
     balance = result.scalar_one_or_none() if returning else None
     if balance is None if returning else result.rowcount != 1:
         return None  # a condition did not hold: nothing was changed
     entry = db.execute(
         session,
-        _NEW_ENTRY,
+        _new_entry(session.get_bind().dialect.insert_returning),
         {
             "member_id": member_id,
             "amount_cents": amount_cents,
@@ -118,6 +130,7 @@ def _post_entry(
             "booked_by_member_id": actor.member_id,
             "booked_by_api_key_id": actor.api_key_id,
             "reverses_id": reverses_id,
+            "created_at": now,
         },
     )
     if not returning:
@@ -126,10 +139,29 @@ def _post_entry(
     recipient = member or card(session, member_id=member_id)
     assert recipient is not None
     notify.after_booking(session, recipient, amount_cents, balance, description, system)
-    return Booking(entry.inserted_primary_key[0], member_id, amount_cents, balance)
+    return Booking(entry.inserted_id, member_id, amount_cents, balance)
 
 
-_NEW_ENTRY = insert(_JOURNAL)
+_ENTRY_COLUMNS = (
+    "member_id",
+    "amount_cents",
+    "description",
+    "created_at",
+    "booked_by_kind",
+    "booked_by_label",
+    "booked_by_member_id",
+    "booked_by_api_key_id",
+    "reverses_id",
+)
+
+
+@functools.cache
+def _new_entry(returning: bool) -> Insert:
+    """The journal INSERT, every column a bind parameter; RETURNING its id where supported."""
+    entry = insert(_JOURNAL).values({name: bindparam(name) for name in _ENTRY_COLUMNS})
+    return entry.returning(_JOURNAL.c.id) if returning else entry
+
+
 _BALANCE = select(_MEMBERS.c.balance_cents).where(_MEMBERS.c.id == bindparam("member_id"))
 
 
@@ -157,7 +189,10 @@ def _balance_change(
     change = (
         update(_MEMBERS)
         .where(*conditions)
-        .values(balance_cents=m.balance_cents + bindparam("amount", type_=BigInteger))
+        .values(
+            balance_cents=m.balance_cents + bindparam("amount", type_=BigInteger),
+            updated_at=bindparam("now"),
+        )
     )
     return change.returning(m.balance_cents) if returning else change
 

@@ -53,7 +53,7 @@ _ALL = select(Setting.__table__.c.key, Setting.__table__.c.value)
 
 def load(session: Session) -> SystemSettings:
     """The current settings; missing rows fall back to the defaults."""
-    stored = dict(db.execute(session, _ALL).tuples().all())
+    stored = dict(db.execute(session, _ALL).all())
     values: dict[str, Any] = {}
     for f in fields(SystemSettings):
         if f.name in stored:

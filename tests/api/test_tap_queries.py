@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
+from fvh import db
+
 TOKEN = base64.b64encode(b"\x04\xa2\x2b\x1c").decode()
 
 
@@ -14,15 +16,21 @@ TOKEN = base64.b64encode(b"\x04\xa2\x2b\x1c").decode()
 def count_statements(engine):
     statements: list[str] = []
 
-    def before(_conn, _cursor, statement, *_args):
+    def observe(statement: str) -> None:
         verb = statement.split()[0].upper()
         if verb not in ("BEGIN", "SAVEPOINT", "RELEASE"):  # transaction control is not a query
             statements.append(verb)
 
+    def before(_conn, _cursor, statement, *_args):
+        observe(statement)
+
+    # The engine's statements, and the prebuilt ones `db.execute` runs on the cursor itself.
     event.listen(engine, "before_cursor_execute", before)
+    db.statement_observers.append(observe)
     try:
         yield statements
     finally:
+        db.statement_observers.remove(observe)
         event.remove(engine, "before_cursor_execute", before)
 
 
