@@ -132,10 +132,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # A transaction takes the write lock up front: a deferred transaction that reads and
         # then writes can fail with SQLITE_BUSY without waiting for the busy timeout. Only a
         # transaction declared read-only (`begin_read`) starts deferred, as a plain reader.
-        if conn.get_execution_options().get(READ_ONLY_OPTION):
-            conn.exec_driver_sql("BEGIN")
-            return
         dbapi_connection = conn.connection.dbapi_connection
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            _run_sqlite(dbapi_connection, "BEGIN")  # every terminal request: past the engine
+            return
         if isinstance(dbapi_connection, QueuedConnection):
             _begin_writer(dbapi_connection)
         else:  # an in-memory database: one connection, nobody to queue with
@@ -160,6 +160,14 @@ def _begin_writer(dbapi_connection: QueuedConnection) -> None:
         dbapi_connection.begin_write(SQLITE_BUSY_TIMEOUT_MS / 1000)
     except sqlite3.Error as exc:
         raise DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
+
+
+def _run_sqlite(dbapi_connection: Any, statement: str) -> None:
+    """A transaction-control statement on a sqlite3 connection; errors as SQLAlchemy's own."""
+    try:
+        dbapi_connection.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
 
 def backend_name(engine: Engine) -> str:

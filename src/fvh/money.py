@@ -43,6 +43,7 @@ def cents_to_number(cents: int) -> int | float:
     return cents / 100
 
 
+@functools.lru_cache(maxsize=4096)  # terminals say the same amounts over and over
 def format_cents(cents: int, currency: str = "EUR", decimals: int = 2, locale: str = "de") -> str:
     """Format an amount for people: `12,50 €` in German, `€12.50` in English.
 
