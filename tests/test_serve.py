@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -137,6 +138,11 @@ def test_upgrade_then_serve_combined_with_gunicorn(env):
     assert key not in output  # keys never reach the logs
     assert admin_key not in output
     assert "rid=" in output  # access log lines carry the request id
+    assert re.search(
+        r'"PUT /api/person/1234567890/transaktion HTTP/1\.[01]" 200 \d+ \d+ms "[^"]*" '
+        r"rid=[0-9a-f]{32}",
+        output,
+    ), output
     assert process.returncode == 0
 
 
@@ -213,3 +219,29 @@ def test_default_worker_count_depends_on_the_backend(monkeypatch):
     assert (default_workers(sqlite), default_workers(mariadb)) == (3, 5)
     fixed = load_config({"DATABASE_URL": "sqlite:///x", "GUNICORN_WORKERS": 7}, env_file=False)
     assert default_workers(fixed) == 7
+
+
+def test_access_log_line_has_every_field_of_its_format():
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config as GunicornConfig
+
+    from fvh.serving import ACCESS_LOG_FORMAT, AccessLogger
+
+    logger = AccessLogger(GunicornConfig())
+    response = SimpleNamespace(
+        status="201 CREATED", sent=42, headers=[("X-Request-ID", "abc"), ("Content-Length", "42")]
+    )
+    environ = {
+        "REMOTE_ADDR": "10.0.0.7",
+        "REQUEST_METHOD": "PUT",
+        "PATH_INFO": "/api/nfc-transaktion",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "QUERY_STRING": "token=secret",
+        "HTTP_USER_AGENT": "Terminal/1.0",
+    }
+    atoms = logger.atoms(response, None, environ, timedelta(milliseconds=12, microseconds=900))
+    line = ACCESS_LOG_FORMAT % atoms
+    assert line == '10.0.0.7 "PUT /api/nfc-transaktion HTTP/1.1" 201 42 12ms "Terminal/1.0" rid=abc'
+    assert "secret" not in line  # the query string is never logged

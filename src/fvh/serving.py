@@ -8,6 +8,7 @@ import tempfile
 from typing import Any
 
 import click
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from sqlalchemy.engine import make_url
 
@@ -15,6 +16,32 @@ from fvh.config import Config
 
 # The path without its query string: reset links carry one-time tokens there.
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" rid=%({x-request-id}o)s'
+
+
+class AccessLogger(glogging.Logger):
+    """gunicorn's logger, building only the fields of ACCESS_LOG_FORMAT for each line.
+
+    gunicorn's own `atoms` copies every request header, response header and environ entry
+    into the line's fields, which cost a terminal request about a tenth of a millisecond.
+    """
+
+    def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict[str, Any]:
+        status = resp.status
+        sent = getattr(resp, "sent", None)
+        request_id = next(
+            (value for name, value in resp.headers if name.lower() == "x-request-id"), "-"
+        )
+        return {
+            "h": environ.get("REMOTE_ADDR", "-"),
+            "m": environ.get("REQUEST_METHOD"),
+            "U": environ.get("PATH_INFO"),
+            "H": environ.get("SERVER_PROTOCOL"),
+            "s": status.split(None, 1)[0] if isinstance(status, str) else status,
+            "b": str(sent) if sent is not None else "-",
+            "M": request_time.seconds * 1000 + request_time.microseconds // 1000,
+            "a": environ.get("HTTP_USER_AGENT", "-"),
+            "{x-request-id}o": request_id,
+        }
 
 
 def default_workers(config: Config) -> int:
@@ -77,6 +104,7 @@ def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:
         "accesslog": "-",
         "errorlog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
+        "logger_class": AccessLogger,
         "loglevel": config.log_level.lower(),
     }
 
