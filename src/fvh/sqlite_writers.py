@@ -5,16 +5,23 @@ waits in the busy handler, which sleeps in growing steps (1, 2, 5, 10 … 100 ms
 with a few terminals tapping at once, some taps waited hundreds of milliseconds for a lock
 that was free again after one. Here every connection of FVH takes an exclusive `flock` on
 `<database>-writer.lock` before its `BEGIN IMMEDIATE` and gives it back right after its
-commit or rollback, polling in steps of at most a millisecond. SQLite's own locking stays as
-it is, so correctness never depends on this file: it only orders FVH's writers (other
-programs that write the database still meet SQLite's busy handler).
+commit or rollback. SQLite's own locking stays as it is, so correctness never depends on this
+file: it only orders FVH's writers (other programs that write the database still meet
+SQLite's busy handler).
+
+A waiting writer sleeps in the kernel until the lock is free (`flock` without LOCK_NB), and
+the wait is bounded by an alarm, as `flock -w` of util-linux does it. That works in a
+process's main thread only, where gunicorn's sync workers answer requests; other threads
+poll in steps of at most a millisecond, which cost the terminals' taps a tenth of their CPU.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import sqlite3
+import threading
 import time
 from typing import Any
 
@@ -72,22 +79,61 @@ class QueuedConnection(sqlite3.Connection):
     def _acquire(self, timeout: float) -> None:
         if self._locked or self._lock_fd < 0:
             return
+        if not self._try_lock():
+            if threading.current_thread() is threading.main_thread():
+                self._wait_for_lock(timeout)
+            else:
+                self._poll_for_lock(timeout)
+        self._locked = True
+
+    def _try_lock(self) -> bool:
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _wait_for_lock(self, timeout: float) -> None:
+        """Sleep until the lock is ours; SIGALRM ends the wait after `timeout` seconds."""
+        waiting = True
+
+        def give_up(_signum: int, _frame: object) -> None:
+            if waiting:  # an alarm that arrives after the lock was taken changes nothing
+                raise _WaitedTooLong
+
+        previous = signal.signal(signal.SIGALRM, give_up)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                waiting = False
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except _WaitedTooLong:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)  # in case the alarm beat `waiting`
+            raise _database_is_locked() from None
+        finally:
+            signal.signal(signal.SIGALRM, previous)
+
+    def _poll_for_lock(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         wait = _FIRST_WAIT
-        while True:
-            try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    # What SQLite itself says when its busy timeout runs out.
-                    raise sqlite3.OperationalError("database is locked") from None
-                time.sleep(wait)
-                wait = min(wait * 2, _LONGEST_WAIT)
-            else:
-                self._locked = True
-                return
+        while not self._try_lock():
+            if time.monotonic() >= deadline:
+                raise _database_is_locked()
+            time.sleep(wait)
+            wait = min(wait * 2, _LONGEST_WAIT)
 
     def _release(self) -> None:
         if self._locked:
             self._locked = False
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+
+class _WaitedTooLong(Exception):
+    """Raised by the alarm that bounds a writer's wait for the lock."""
+
+
+def _database_is_locked() -> sqlite3.OperationalError:
+    # What SQLite itself says when its busy timeout runs out.
+    return sqlite3.OperationalError("database is locked")

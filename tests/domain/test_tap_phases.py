@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import signal
 import sqlite3
 import threading
 import time
@@ -120,6 +121,61 @@ def test_sqlite_writer_gives_up_like_the_busy_timeout(sqlite_database, monkeypat
     with sqlite_database.session() as session:  # the lock was given back: writers go on
         session.execute(text("UPDATE t SET n = 4"))
         assert session.scalar(text("SELECT n FROM t")) == 4
+
+
+def _writer(sqlite_database) -> QueuedConnection:
+    connection = sqlite3.connect(
+        sqlite_database.engine.url.database, factory=QueuedConnection, check_same_thread=False
+    )
+    connection.isolation_level = None
+    return connection
+
+
+def test_main_thread_writer_sleeps_until_the_lock_is_free(sqlite_database):
+    holder, waiter = _writer(sqlite_database), _writer(sqlite_database)
+    holder.begin_write(1)
+    releaser = threading.Timer(0.3, holder.rollback)
+    previous_handler = signal.getsignal(signal.SIGALRM)
+    releaser.start()
+    started = time.monotonic()
+    waiter.begin_write(5)  # the main thread: a blocking flock, bounded by an alarm
+    waited = time.monotonic() - started
+    assert 0.25 < waited < 3
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left behind
+    assert signal.getsignal(signal.SIGALRM) is previous_handler
+    waiter.execute("UPDATE t SET n = 7")
+    waiter.commit()
+    releaser.join()
+    holder.close()
+    waiter.close()
+
+
+@pytest.mark.parametrize("where", ["main thread", "other thread"])
+def test_writer_waits_at_most_its_timeout(sqlite_database, where):
+    holder, waiter = _writer(sqlite_database), _writer(sqlite_database)
+    holder.begin_write(1)
+    outcome: list[object] = []
+
+    def wait() -> None:
+        started = time.monotonic()
+        try:
+            waiter.begin_write(0.2)
+        except sqlite3.OperationalError as exc:
+            outcome.append((str(exc), time.monotonic() - started))
+
+    if where == "main thread":
+        wait()
+    else:
+        thread = threading.Thread(target=wait)
+        thread.start()
+        thread.join(timeout=5)
+    [(message, waited)] = outcome
+    assert message == "database is locked" and 0.15 < waited < 2
+    holder.rollback()
+    waiter.begin_write(1)  # the failed wait left no lock behind, on either side
+    waiter.rollback()
+    holder.close()
+    waiter.close()
 
 
 def test_end_read_turns_the_reader_into_the_writer(sqlite_database):
