@@ -61,12 +61,26 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
     )
     if backend in {"mysql", "mariadb"}:
         kwargs["connect_args"] = {"connection_timeout": 5}
+        kwargs["pool_reset_on_return"] = None  # `_reset_mysql` instead
     elif backend == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": 5}
     engine = create_engine(url, **kwargs)
-    if backend in {"mysql", "mariadb"} and parsed.get_driver_name() == "mysqlconnector":
-        _configure_mysql_connector(engine)
+    if backend in {"mysql", "mariadb"}:
+        event.listen(engine, "reset", _reset_mysql)
+        if parsed.get_driver_name() == "mysqlconnector":
+            _configure_mysql_connector(engine)
     return engine
+
+
+def _reset_mysql(dbapi_connection: Any, _record: Any, _state: Any) -> None:
+    """Roll back a connection going back to the pool only if a transaction is open on it.
+
+    The pool's default is a ROLLBACK every time, a round trip to the server after every
+    request, although every door ends its transactions itself. The driver knows from the
+    server's last answer whether one is open (mysql-connector and mysqlclient alike).
+    """
+    if getattr(dbapi_connection, "in_transaction", True):
+        dbapi_connection.rollback()
 
 
 @functools.cache

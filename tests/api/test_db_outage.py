@@ -79,3 +79,37 @@ def test_mysql_connections_use_the_c_extension():
             assert isinstance(conn.connection.dbapi_connection, CMySQLConnection)
     finally:
         database.dispose()
+
+
+@pytest.mark.skipif(not os.environ.get("FVH_TEST_MYSQL_URL"), reason="needs FVH_TEST_MYSQL_URL")
+def test_mysql_pool_rolls_back_only_open_transactions():
+    """No ROLLBACK round trip for a connection whose work was committed; one that comes
+    back with a transaction open is still rolled back (its write is gone, its locks too)."""
+    from sqlalchemy import text
+
+    database = Database(os.environ["FVH_TEST_MYSQL_URL"], pool_size=1)
+    rollbacks = text("SHOW SESSION STATUS LIKE 'Com_rollback'")
+    try:
+        with database.engine.connect() as conn:
+            conn.execute(text("CREATE TEMPORARY TABLE pool_probe (n INT) ENGINE=InnoDB"))
+            before = int(conn.execute(rollbacks).one()[1])
+            conn.commit()
+        for _ in range(3):  # committed work, then back to the pool
+            with database.engine.connect() as conn:
+                conn.execute(text("INSERT INTO pool_probe VALUES (1)"))
+                conn.commit()
+        raw = database.engine.raw_connection()  # DB-API work left open when returned
+        cursor = raw.cursor()
+        cursor.execute("INSERT INTO pool_probe VALUES (2)")
+        cursor.close()
+        raw.close()
+        with database.engine.connect() as conn:  # the same pooled connection (pool of one)
+            assert int(conn.execute(rollbacks).one()[1]) == before + 1
+            assert conn.execute(text("SELECT n FROM pool_probe ORDER BY n")).all() == [
+                (1,),
+                (1,),
+                (1,),
+            ]
+            conn.rollback()
+    finally:
+        database.dispose()
