@@ -216,7 +216,7 @@ def test_default_worker_count_depends_on_the_backend(monkeypatch):
     monkeypatch.setattr("multiprocessing.cpu_count", lambda: 2)
     sqlite = load_config({"DATABASE_URL": "sqlite:///x.sqlite3"}, env_file=False)
     mariadb = load_config({"DATABASE_URL": "mysql+mysqlconnector://u@h/db"}, env_file=False)
-    assert (default_workers(sqlite), default_workers(mariadb)) == (2, 5)
+    assert (default_workers(sqlite), default_workers(mariadb)) == (2, 3)
     fixed = load_config({"DATABASE_URL": "sqlite:///x", "GUNICORN_WORKERS": 7}, env_file=False)
     assert default_workers(fixed) == 7
 

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import Dialect, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DBAPIError,
+    DisconnectionError,
     InterfaceError,
     MultipleResultsFound,
     NoResultFound,
@@ -52,7 +54,6 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
     kwargs.update(
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_recycle=1800,
         pool_timeout=10,
         # READ COMMITTED everywhere: the ledger relies on conditional UPDATEs that see the
@@ -65,11 +66,44 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
     elif backend == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": 5}
     engine = create_engine(url, **kwargs)
+    _ping_idle_connections(engine)
     if backend in {"mysql", "mariadb"}:
         event.listen(engine, "reset", _reset_mysql)
         if parsed.get_driver_name() == "mysqlconnector":
             _configure_mysql_connector(engine)
     return engine
+
+
+# A pooled connection that rested longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """The pool's pre-ping, for connections that were idle: a dead one is replaced unseen.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout, a round trip per request. Busy
+    terminals reuse a connection within milliseconds, and a connection that answered a
+    moment ago is as good as pinged (HikariCP skips its check within 0.5 s the same way).
+    If the server restarts within that second, one request fails with 503 (nothing is
+    booked) and the pool drops all its connections.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _rested_since(_dbapi_connection: Any, record: Any) -> None:
+        record.info["fvh_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("fvh_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # just connected, or answered a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if not dialect.is_disconnect(exc, dbapi_connection, None):
+                raise
+            raise DisconnectionError(str(exc)) from exc  # the pool connects anew
 
 
 def _reset_mysql(dbapi_connection: Any, _record: Any, _state: Any) -> None:

@@ -45,18 +45,20 @@ class AccessLogger(glogging.Logger):
 
 
 def default_workers(config: Config) -> int:
-    """GUNICORN_WORKERS, else 2 × CPUs + 1 (at most 8); as many as CPUs (at least 2) on SQLite.
+    """GUNICORN_WORKERS, else CPUs + 1 (at most 8); as many as CPUs (at least 2) on SQLite.
 
-    SQLite lets one writer in at a time: processes beyond the cores mostly preempt the one
-    holding the write lock (with 5 workers on 2 cores p99 was three times as long as with 3,
-    and 2 beat 3 again once the writers slept in `flock`; BENCHMARKS.md).
+    A tap is CPU work in the worker and in the database, which usually shares the machine:
+    processes beyond the cores mostly preempt each other. SQLite lets one writer in at a
+    time, and a preempted writer holds everybody up: with 5 workers on 2 cores p99 was three
+    times as long as with 3, and 2 beat 3 once the writers slept in `flock`. On MariaDB 3
+    workers beat 2 × CPUs + 1 = 5 (BENCHMARKS.md).
     """
     if config.gunicorn_workers > 0:
         return config.gunicorn_workers
     cpus = multiprocessing.cpu_count()
     if make_url(config.resolved_database_url).get_backend_name() == "sqlite":
         return min(max(cpus, 2), 8)  # two at least: a slow page does not stop the terminals
-    return min(2 * cpus + 1, 8)
+    return min(cpus + 1, 8)
 
 
 def _child_exit(_server: Any, worker: Any) -> None:

@@ -113,3 +113,62 @@ def test_mysql_pool_rolls_back_only_open_transactions():
             conn.rollback()
     finally:
         database.dispose()
+
+
+_SERVERS = {
+    "mysql": ("FVH_TEST_MYSQL_URL", "SELECT CONNECTION_ID()", "KILL {}"),
+    "postgresql": (
+        "FVH_TEST_POSTGRES_URL",
+        "SELECT pg_backend_pid()",
+        "SELECT pg_terminate_backend({})",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        pytest.param(name, marks=pytest.mark.skipif(not os.environ.get(env), reason=f"needs {env}"))
+        for name, (env, _, _) in _SERVERS.items()
+    ],
+)
+def test_a_connection_the_server_dropped_is_replaced(server, monkeypatch):
+    """An idle pooled connection is pinged before use and replaced unseen when dead; one
+    used a moment ago is not pinged: its failure invalidates the pool, the next request works."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import NullPool
+
+    from fvh import db
+
+    env, whoami, kill = _SERVERS[server]
+    database = Database(os.environ[env], pool_size=1)
+    killer = create_engine(os.environ[env], poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+    def pooled_connection_id() -> int:
+        with database.engine.connect() as conn:
+            found = conn.execute(text(whoami)).scalar_one()
+            conn.rollback()
+            return found
+
+    def drop(connection_id: int) -> None:
+        with killer.connect() as conn:
+            conn.execute(text(kill.format(int(connection_id))))
+        time.sleep(0.2)  # the server closes the socket
+
+    try:
+        first = pooled_connection_id()
+        drop(first)
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # every checkout "rested"
+        second = pooled_connection_id()  # no error: pinged, found dead, connected anew
+        assert second != first
+
+        drop(second)
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)  # "used a moment ago"
+        with pytest.raises(DBAPIError) as failed:
+            pooled_connection_id()
+        assert failed.value.connection_invalidated
+        assert pooled_connection_id() not in (first, second)
+    finally:
+        database.dispose()
+        killer.dispose()
