@@ -283,6 +283,13 @@ class Rows:
     def all(self) -> list[tuple[Any, ...]]:
         return self._rows
 
+    def one(self) -> tuple[Any, ...]:
+        if len(self._rows) != 1:
+            raise (NoResultFound if not self._rows else MultipleResultsFound)(
+                f"exactly one row was expected, there were {len(self._rows)}"
+            )
+        return self._rows[0]
+
     def one_or_none(self) -> tuple[Any, ...] | None:
         if len(self._rows) > 1:
             raise MultipleResultsFound("more than one row where at most one was expected")
@@ -293,11 +300,7 @@ class Rows:
         return row[0] if row is not None else None
 
     def scalar_one(self) -> Any:
-        if not self._rows:
-            raise NoResultFound("one row was expected, there was none")
-        if len(self._rows) > 1:
-            raise MultipleResultsFound("one row was expected, there were more")
-        return self._rows[0][0]
+        return self.one()[0]
 
     @property
     def inserted_id(self) -> int:

@@ -105,7 +105,10 @@ def _post_entry(
         raise ValidationError(
             N_("Der Betrag muss ungleich 0 und im erlaubten Bereich sein."), "amount"
         )
-    returning = session.get_bind().dialect.update_returning  # MariaDB: a SELECT afterwards
+    dialect = session.get_bind().dialect
+    returning = dialect.update_returning
+    # MariaDB has no UPDATE … RETURNING, but its INSERT … RETURNING can read the new balance.
+    balance_from_entry = not returning and dialect.insert_returning
     change = _balance_change(
         unlocked_only=unlocked_only,
         floored=floor_cents is not None and amount_cents < 0,
@@ -120,7 +123,7 @@ def _post_entry(
         return None  # a condition did not hold: nothing was changed
     entry = db.execute(
         session,
-        _new_entry(session.get_bind().dialect.insert_returning),
+        _new_entry(returning=dialect.insert_returning, with_balance=balance_from_entry),
         {
             "member_id": member_id,
             "amount_cents": amount_cents,
@@ -133,7 +136,9 @@ def _post_entry(
             "created_at": now,
         },
     )
-    if not returning:
+    if balance_from_entry:
+        balance = entry.one()[1]
+    elif not returning:  # MySQL
         balance = db.execute(session, _BALANCE, params).scalar_one()
     _expire_balance(session, member_id)
     recipient = member or card(session, member_id=member_id)
@@ -155,14 +160,20 @@ _ENTRY_COLUMNS = (
 )
 
 
-@functools.cache
-def _new_entry(returning: bool) -> Insert:
-    """The journal INSERT, every column a bind parameter; RETURNING its id where supported."""
-    entry = insert(_JOURNAL).values({name: bindparam(name) for name in _ENTRY_COLUMNS})
-    return entry.returning(_JOURNAL.c.id) if returning else entry
-
-
 _BALANCE = select(_MEMBERS.c.balance_cents).where(_MEMBERS.c.id == bindparam("member_id"))
+
+
+@functools.cache
+def _new_entry(*, returning: bool, with_balance: bool) -> Insert:
+    """The journal INSERT, every column a bind parameter; RETURNING its id where supported,
+    and `with_balance` the member's balance as the UPDATE before it in the transaction left
+    it (the row stays locked by that UPDATE until the commit)."""
+    entry = insert(_JOURNAL).values({name: bindparam(name) for name in _ENTRY_COLUMNS})
+    if not returning:
+        return entry
+    if with_balance:
+        return entry.returning(_JOURNAL.c.id, _BALANCE.scalar_subquery())
+    return entry.returning(_JOURNAL.c.id)
 
 
 @functools.cache
