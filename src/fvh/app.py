@@ -68,6 +68,8 @@ class CookieSessionInterface(SecureCookieSessionInterface):
     session cookie (every terminal request): a fresh, empty session is all they get anyway."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if "HTTP_COOKIE" not in request.environ:  # terminals send none: spare the parsing
+            return self.session_class()
         if not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
