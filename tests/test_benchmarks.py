@@ -31,3 +31,18 @@ def test_benchmark_script_runs(tmp_path):
     assert "PUT /nfc-transaktion C=2" in result.stdout
     assert "balance mismatches 0" in result.stdout
     assert "ledger check: OK" in result.stdout
+
+
+def test_in_process_benchmark_runs(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FVH_")}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "inprocess.py"), "--taps", "30"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("[sqlite] round") == 3
+    assert "µs CPU" in result.stdout
