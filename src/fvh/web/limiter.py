@@ -57,6 +57,10 @@ def init_app(app: Flask) -> Limiter:
         # request's own transaction may still hold SQLite's write lock.
         headers_enabled=False,
     )
+    # The same rule as a request filter, checked first: everything else (every terminal
+    # request to a combined server, every page view) skips the limiter's resolution of its
+    # limits, which cost a tap about a fifth of its CPU.
+    limiter.request_filter(_exempt)
     app.register_error_handler(RateLimitExceeded, _too_many)
     app.extensions["fvh_limiter"] = limiter
     return limiter
