@@ -7,20 +7,23 @@ Flask-Login sessions, languages, the error page for CSRF failures and the bluepr
 from __future__ import annotations
 
 from flask import Flask, render_template, request
-from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import fvh
 from fvh import tokens
+from fvh.app import CookieSessionInterface
 from fvh.web import auth, i18n, limiter, paging
 
 csrf = CSRFProtect()
 
 
-class GuiSessionInterface(SecureCookieSessionInterface):
-    """Signed cookie sessions; the cookie is Secure when forced by config or on HTTPS."""
+class GuiSessionInterface(CookieSessionInterface):
+    """Signed cookie sessions; the cookie is Secure when forced by config or on HTTPS.
+
+    Requests without a session cookie (the terminals' requests to a combined server) get an
+    empty session without parsing or signing anything, as in `fvh.app`."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
