@@ -18,6 +18,7 @@ from werkzeug.security import (
 )
 
 from fvh import audit, db
+from fvh import settings as system_settings
 from fvh.errors import (
     N_,
     DuplicateCode,
@@ -186,6 +187,19 @@ class MemberCard:
 CARD_COLUMNS = tuple(Member.__table__.c[f.name] for f in fields(MemberCard))
 _CARD_BY_ID = select(*CARD_COLUMNS).where(Member.__table__.c.id == bindparam("member_id"))
 _CARD_BY_CODE = select(*CARD_COLUMNS).where(Member.__table__.c.code == bindparam("code"))
+_CARD_AND_SETTINGS_BY_CODE = _CARD_BY_CODE.add_columns(*system_settings.COLUMNS)
+
+
+def card_and_settings(
+    session: Session, code: str
+) -> tuple[MemberCard, system_settings.SystemSettings] | None:
+    """The card of the member with this code and the system settings, in one round trip (a
+    tap by QR code); None when there is no such member."""
+    row = db.execute(session, _CARD_AND_SETTINGS_BY_CODE, {"code": code}).one_or_none()
+    if row is None:
+        return None
+    card_values = row[: len(CARD_COLUMNS)]
+    return MemberCard(*card_values), system_settings.from_columns(row[len(CARD_COLUMNS) :])
 
 
 def card(

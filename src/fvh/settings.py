@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -48,17 +49,33 @@ def _to_text(value: object) -> str:
     return str(value)
 
 
-_ALL = select(Setting.__table__.c.key, Setting.__table__.c.value)
+_key, _value = Setting.__table__.c.key, Setting.__table__.c.value
+_ALL = select(_key, _value)
+_NAMES = tuple(f.name for f in fields(SystemSettings))
+
+# Every setting as a column: another query that selects these reads the settings with it,
+# in the same round trip (a terminal's tap reads its token and the settings at once).
+COLUMNS = tuple(
+    select(_value).where(_key == name).scalar_subquery().label(f"setting_{name}") for name in _NAMES
+)
 
 
 def load(session: Session) -> SystemSettings:
     """The current settings; missing rows fall back to the defaults."""
-    stored = dict(db.execute(session, _ALL).all())
-    values: dict[str, Any] = {}
-    for f in fields(SystemSettings):
-        if f.name in stored:
-            values[f.name] = _from_text(f.name, stored[f.name])
-    return SystemSettings(**values)
+    return _parse(dict(db.execute(session, _ALL).all()))
+
+
+def from_columns(values: Sequence[str | None]) -> SystemSettings:
+    """The settings as read through COLUMNS, in their order (None: not stored)."""
+    return _parse(
+        {name: value for name, value in zip(_NAMES, values, strict=True) if value is not None}
+    )
+
+
+def _parse(stored: dict[str, str]) -> SystemSettings:
+    return SystemSettings(
+        **{name: _from_text(name, stored[name]) for name in _NAMES if name in stored}
+    )
 
 
 def validate(settings: SystemSettings) -> None:

@@ -11,8 +11,9 @@ SQLite's busy handler).
 
 A waiting writer sleeps in the kernel until the lock is free (`flock` without LOCK_NB), and
 the wait is bounded by an alarm, as `flock -w` of util-linux does it. That works in a
-process's main thread only, where gunicorn's sync workers answer requests; other threads
-poll in steps of at most a millisecond, which cost the terminals' taps a tenth of their CPU.
+process's main thread only, where gunicorn's sync workers answer requests, and only while
+no other alarm is set; otherwise a writer polls in steps of at most a millisecond (which
+cost the terminals' taps a tenth of their CPU).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class QueuedConnection(sqlite3.Connection):
         if self._locked or self._lock_fd < 0:
             return
         if not self._try_lock():
-            if threading.current_thread() is threading.main_thread():
+            if _alarm_is_free():
                 self._wait_for_lock(timeout)
             else:
                 self._poll_for_lock(timeout)
@@ -128,6 +129,14 @@ class QueuedConnection(sqlite3.Connection):
         if self._locked:
             self._locked = False
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+
+def _alarm_is_free() -> bool:
+    """Whether a wait may use SIGALRM: only the main thread receives it, and an alarm that is
+    already set belongs to someone else (pytest-timeout, say), whom ours would cancel."""
+    return threading.current_thread() is threading.main_thread() and signal.getitimer(
+        signal.ITIMER_REAL
+    ) == (0.0, 0.0)
 
 
 class _WaitedTooLong(Exception):

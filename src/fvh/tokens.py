@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from fvh import audit, db, members, notify
+from fvh import settings as system_settings
 from fvh.errors import N_, DuplicateToken, TokenNotFound, ValidationError
 from fvh.models import Member, Token, UnknownTokenScan, utcnow
 
@@ -72,8 +73,8 @@ class TokenOwner:
 
 
 _TOKENS = Token.__table__
-_OWNER = (
-    select(_TOKENS.c.id, _TOKENS.c.last_used_at, *members.CARD_COLUMNS)
+_OWNER_AND_SETTINGS = (
+    select(_TOKENS.c.id, _TOKENS.c.last_used_at, *members.CARD_COLUMNS, *system_settings.COLUMNS)
     .join_from(_TOKENS, Member.__table__, Member.__table__.c.id == _TOKENS.c.member_id)
     .where(_TOKENS.c.data == bindparam("data"))
 )
@@ -84,12 +85,17 @@ _NOTE_USE = (
 )
 
 
-def owner(session: Session, data: bytes) -> TokenOwner | None:
-    """The token with these bytes and its member, in one plain query; None if unknown."""
-    row = db.execute(session, _OWNER, {"data": data}).one_or_none()
+def owner_and_settings(
+    session: Session, data: bytes
+) -> tuple[TokenOwner, system_settings.SystemSettings] | None:
+    """The token with these bytes, its member and the system settings: what a tap needs, in
+    one plain query (one round trip); None if the token is unknown."""
+    row = db.execute(session, _OWNER_AND_SETTINGS, {"data": data}).one_or_none()
     if row is None:
         return None
-    return TokenOwner(row[0], row[1], members.MemberCard(*row[2:]))
+    settings_start = 2 + len(members.CARD_COLUMNS)
+    token = TokenOwner(row[0], row[1], members.MemberCard(*row[2:settings_start]))
+    return token, system_settings.from_columns(row[settings_start:])
 
 
 def get(session: Session, token_id: int) -> Token:

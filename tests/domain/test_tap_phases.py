@@ -34,8 +34,10 @@ def test_token_moved_to_another_member_after_the_read_books_nothing(build, datab
     build.token(old, b"\x04\x01\x02\x03")
     entries = _journal_count(database)
     with database.session() as session:
-        read = tokens.owner(session, b"\x04\x01\x02\x03")
-    assert read is not None and read.member.code == "4000000001"
+        found = tokens.owner_and_settings(session, b"\x04\x01\x02\x03")
+    assert found is not None
+    read, _system = found
+    assert read.member.code == "4000000001"
     with database.session() as session:  # an admin gives the chip to someone else
         session.scalars(select(Token)).one().member_id = new.id
     with database.session() as session, pytest.raises(TokenNotFound):
@@ -131,11 +133,14 @@ def _writer(sqlite_database) -> QueuedConnection:
     return connection
 
 
-def test_main_thread_writer_sleeps_until_the_lock_is_free(sqlite_database):
+@pytest.mark.timeout(0)  # pytest-timeout's alarm would send the writer to polling
+def test_main_thread_writer_sleeps_until_the_lock_is_free(sqlite_database, monkeypatch):
     holder, waiter = _writer(sqlite_database), _writer(sqlite_database)
     holder.begin_write(1)
     releaser = threading.Timer(0.3, holder.rollback)
     previous_handler = signal.getsignal(signal.SIGALRM)
+    polls: list[float] = []
+    monkeypatch.setattr(QueuedConnection, "_poll_for_lock", lambda _self, t: polls.append(t))
     releaser.start()
     started = time.monotonic()
     waiter.begin_write(5)  # the main thread: a blocking flock, bounded by an alarm
@@ -143,6 +148,7 @@ def test_main_thread_writer_sleeps_until_the_lock_is_free(sqlite_database):
     assert 0.25 < waited < 3
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left behind
     assert signal.getsignal(signal.SIGALRM) is previous_handler
+    assert polls == []  # it slept in flock
     waiter.execute("UPDATE t SET n = 7")
     waiter.commit()
     releaser.join()
@@ -150,6 +156,24 @@ def test_main_thread_writer_sleeps_until_the_lock_is_free(sqlite_database):
     waiter.close()
 
 
+@pytest.mark.timeout(0)  # its own alarm stands in for pytest-timeout's
+def test_writer_polls_while_another_alarm_is_set(sqlite_database):
+    holder, waiter = _writer(sqlite_database), _writer(sqlite_database)
+    holder.begin_write(1)
+    signal.setitimer(signal.ITIMER_REAL, 60)  # someone else's alarm (pytest-timeout's, here)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            waiter.begin_write(0.2)
+        remaining, _interval = signal.getitimer(signal.ITIMER_REAL)
+        assert 50 < remaining <= 60  # left alone
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    holder.rollback()
+    holder.close()
+    waiter.close()
+
+
+@pytest.mark.timeout(0)  # the main-thread case sleeps in flock only when no alarm is set
 @pytest.mark.parametrize("where", ["main thread", "other thread"])
 def test_writer_waits_at_most_its_timeout(sqlite_database, where):
     holder, waiter = _writer(sqlite_database), _writer(sqlite_database)
@@ -236,3 +260,34 @@ def test_a_lock_file_that_cannot_be_opened_leaves_sqlite_locking_alone(tmp_path)
     connection.commit()
     assert connection.execute("SELECT count(*) FROM t").fetchone() == (0,)
     connection.close()
+
+
+def test_a_tap_reads_the_settings_with_its_token_or_member(build, database):
+    """The settings that ride along with the token or member lookup are those `load` reads:
+    stored values typed, the rest defaults; unknown token or code: nothing."""
+    from fvh import settings as system_settings
+
+    member = build.member(code="4000000010", balance_cents=1000)
+    build.token(member, b"\x04\x10")
+    with database.session() as session:
+        assert (
+            tokens.owner_and_settings(session, b"\x04\x10")[1] == system_settings.SystemSettings()
+        )
+        system_settings.update(
+            session,
+            TERMINAL,
+            default_amount_cents=-150,
+            min_balance_cents=-500,
+            currency="Striche",
+            self_registration=True,
+        )
+    with database.session() as session:
+        stored = system_settings.load(session)
+        token, by_token = tokens.owner_and_settings(session, b"\x04\x10")
+        card, by_code = members.card_and_settings(session, "4000000010")
+        assert by_token == by_code == stored
+        assert (stored.default_amount_cents, stored.min_balance_cents) == (-150, -500)
+        assert (stored.currency, stored.self_registration, stored.decimals) == ("Striche", True, 2)
+        assert token.member == card and card.code == "4000000010"
+        assert tokens.owner_and_settings(session, b"\x04\x11") is None
+        assert members.card_and_settings(session, "4000000011") is None

@@ -295,13 +295,13 @@ def book_by_code(code: str) -> ResponseReturnValue:
     # Still in the key lookup's read transaction: read what the booking needs, beside other
     # writers, and take the write lock (SQLite) only for the booking itself.
     session = db_session()
-    system = system_settings.load(session)
-    member = members.card(session, code=code)
+    found = members.card_and_settings(session, code)
     db.end_read(session)
 
     def compute(session: Session) -> Answer:
-        if member is None:
+        if found is None:
             return {"error": messages.unknown_code()}, 404
+        member, system = found
         try:
             booking = ledger.debit_at_terminal(
                 session, member, description, current_actor(), system
@@ -331,12 +331,12 @@ def book_by_token() -> ResponseReturnValue:
     except ValidationError as exc:
         abort(400, exc.message)
     session = db_session()  # still reading, as above
-    system = system_settings.load(session)
-    token = tokens.owner(session, token_bytes)
+    found = tokens.owner_and_settings(session, token_bytes)
     db.end_read(session)
 
     def compute(session: Session) -> Answer:
-        if token is not None:
+        if found is not None:
+            token, system = found
             try:
                 booking = ledger.debit_at_terminal(
                     session,
