@@ -81,6 +81,8 @@ class QueuedConnection(sqlite3.Connection):
         if self._locked or self._lock_fd < 0:
             return
         if not self._try_lock():
+            if timeout <= 0:  # an alarm of 0 s would be no alarm at all
+                raise _database_is_locked()
             if _alarm_is_free():
                 self._wait_for_lock(timeout)
             else:

@@ -187,6 +187,8 @@ def test_writer_waits_at_most_its_timeout(sqlite_database, where):
         except sqlite3.OperationalError as exc:
             outcome.append((str(exc), time.monotonic() - started))
 
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        waiter.begin_write(0)  # no wait at all
     if where == "main thread":
         wait()
     else:
