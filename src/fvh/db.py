@@ -125,7 +125,8 @@ def _quiet_mysql_connection() -> type | None:
     SQLAlchemy opens a cursor per statement: that doubled the round trips of every request.
     Here `is_connected()` asks the client library's own state instead. A connection the
     server dropped still fails its statement, which the pool treats as a disconnect, and
-    the pool pings each connection when it is checked out. None without the C extension.
+    a connection that rested is pinged when it is checked out (`_ping_idle_connections`).
+    None without the C extension.
     """
     try:
         from mysql.connector.connection_cext import CMySQLConnection

@@ -118,8 +118,12 @@ def _post_entry(
     now = utcnow()
     params = {"member_id": member_id, "amount": amount_cents, "floor": floor_cents, "now": now}
     result = db.execute(session, change, {**params, "token_id": token_id})
-    balance = result.scalar_one_or_none() if returning else None
-    if balance is None if returning else result.rowcount != 1:
+    if returning:
+        balance = result.scalar_one_or_none()
+        changed = balance is not None
+    else:
+        changed = result.rowcount == 1
+    if not changed:
         return None  # a condition did not hold: nothing was changed
     entry = db.execute(
         session,
