@@ -242,16 +242,19 @@ def execute(
     dialect = connection.dialect
     prepared = _prepare(statement, dialect)
     values = prepared.parameters(params or {})
-    dbapi_connection = connection.connection.dbapi_connection
+    pooled = connection.connection
+    dbapi_connection = pooled.dbapi_connection
     assert dbapi_connection is not None
     for observe in statement_observers:
         observe(prepared.sql)
-    cursor = dbapi_connection.cursor()
+    cursor = _cursor(pooled.info, dbapi_connection)
     try:
         cursor.execute(prepared.sql, values)
         rows = prepared.rows(cursor.fetchall()) if cursor.description is not None else []
         return Rows(rows, cursor.rowcount, getattr(cursor, "lastrowid", None))  # not psycopg
     except dialect.loaded_dbapi.Error as exc:
+        pooled.info.pop(_CURSOR, None)
+        cursor.close()
         invalidated = dialect.is_disconnect(exc, dbapi_connection, cursor)
         if invalidated:
             connection.invalidate(exc)
@@ -263,8 +266,24 @@ def execute(
             connection_invalidated=invalidated,
             dialect=dialect,
         ) from exc
-    finally:
-        cursor.close()
+
+
+_CURSOR = "fvh_cursor"
+
+
+def _cursor(info: dict[str, Any], dbapi_connection: Any) -> Any:
+    """The DB-API connection's cursor for `execute`, opened once and used again.
+
+    Every statement reads its whole result, so the next one finds the cursor clean, and a
+    new cursor per statement cost mysql-connector about as much as building its SQL. The
+    pool clears `info` when it replaces the connection; a failed statement drops it.
+    """
+    kept = info.get(_CURSOR)
+    if kept is not None and kept[0] is dbapi_connection:
+        return kept[1]
+    cursor = dbapi_connection.cursor()
+    info[_CURSOR] = (dbapi_connection, cursor)
+    return cursor
 
 
 # Callables that see the SQL of every statement `execute` runs (tests count them).
@@ -360,10 +379,11 @@ def begin_read(session: Session) -> None:
     """Start the session's next transaction as a reader.
 
     On SQLite it then runs beside the writer instead of queueing for the write lock; end it
-    with `end_read` before the first write. Elsewhere nothing changes: reads take no locks
-    under READ COMMITTED. Does nothing when a transaction is already open.
+    with `end_read` before the first write. Elsewhere it does nothing: reads take no locks
+    under READ COMMITTED, and the first statement begins the transaction. Does nothing
+    when a transaction is already open.
     """
-    if not session.in_transaction():
+    if not session.in_transaction() and session.get_bind().dialect.name == "sqlite":
         session.connection(execution_options={READ_ONLY_OPTION: True})
 
 

@@ -187,7 +187,7 @@ class MemberCard:
 CARD_COLUMNS = tuple(Member.__table__.c[f.name] for f in fields(MemberCard))
 _CARD_BY_ID = select(*CARD_COLUMNS).where(Member.__table__.c.id == bindparam("member_id"))
 _CARD_BY_CODE = select(*CARD_COLUMNS).where(Member.__table__.c.code == bindparam("code"))
-_CARD_AND_SETTINGS_BY_CODE = _CARD_BY_CODE.add_columns(*system_settings.COLUMNS)
+_CARD_AND_SETTINGS_BY_CODE = _CARD_BY_CODE.add_columns(system_settings.COLUMN)
 
 
 def card_and_settings(
@@ -198,8 +198,7 @@ def card_and_settings(
     row = db.execute(session, _CARD_AND_SETTINGS_BY_CODE, {"code": code}).one_or_none()
     if row is None:
         return None
-    card_values = row[: len(CARD_COLUMNS)]
-    return MemberCard(*card_values), system_settings.from_columns(row[len(CARD_COLUMNS) :])
+    return MemberCard(*row[:-1]), system_settings.from_column(row[-1])
 
 
 def card(

@@ -23,7 +23,17 @@ class AccessLogger(glogging.Logger):
 
     gunicorn's own `atoms` copies every request header, response header and environ entry
     into the line's fields, which cost a terminal request about a tenth of a millisecond.
+    The line is formatted here and logged as it is: gunicorn would wrap the fields in a
+    case-insensitive mapping first, for formats that name headers in any case.
     """
+
+    def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
+        if not self.access_log_enabled:
+            return
+        try:
+            self.access_log.info(ACCESS_LOG_FORMAT % self.atoms(resp, req, environ, request_time))
+        except Exception:
+            self.exception("access log line failed")
 
     def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict[str, Any]:
         status = resp.status

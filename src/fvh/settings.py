@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from fvh import audit, db
 from fvh.errors import N_, ValidationError
@@ -53,11 +55,37 @@ _key, _value = Setting.__table__.c.key, Setting.__table__.c.value
 _ALL = select(_key, _value)
 _NAMES = tuple(f.name for f in fields(SystemSettings))
 
-# Every setting as a column: another query that selects these reads the settings with it,
-# in the same round trip (a terminal's tap reads its token and the settings at once).
-COLUMNS = tuple(
-    select(_value).where(_key == name).scalar_subquery().label(f"setting_{name}") for name in _NAMES
-)
+
+class _SettingsObject(FunctionElement[Any]):
+    """Every stored setting as one JSON object {key: value}: an aggregate each backend has
+    under its own name (SQLAlchemy has no generic one)."""
+
+    type = String()
+    inherit_cache = True
+    name = "settings_object"
+
+
+@compiles(_SettingsObject)  # SQLite
+def _settings_object_default(element: _SettingsObject, compiler: Any, **kw: Any) -> str:
+    return f"json_group_object({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_SettingsObject, "mysql")
+@compiles(_SettingsObject, "mariadb")
+def _settings_object_mysql(element: _SettingsObject, compiler: Any, **kw: Any) -> str:
+    return f"JSON_OBJECTAGG({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_SettingsObject, "postgresql")
+def _settings_object_postgresql(element: _SettingsObject, compiler: Any, **kw: Any) -> str:
+    # As text: psycopg would parse a json value itself, and the other backends give text.
+    return f"CAST(json_object_agg({compiler.process(element.clauses, **kw)}) AS TEXT)"
+
+
+# The settings as one column: a query that selects it reads the settings with it, in the
+# same round trip (a terminal's tap reads its token and the settings at once). One short
+# aggregate rather than a subquery per setting: MariaDB parses a third less per tap.
+COLUMN = select(_SettingsObject(_key, _value)).scalar_subquery().label("settings")
 
 
 def load(session: Session) -> SystemSettings:
@@ -65,11 +93,9 @@ def load(session: Session) -> SystemSettings:
     return _parse(dict(db.execute(session, _ALL).all()))
 
 
-def from_columns(values: Sequence[str | None]) -> SystemSettings:
-    """The settings as read through COLUMNS, in their order (None: not stored)."""
-    return _parse(
-        {name: value for name, value in zip(_NAMES, values, strict=True) if value is not None}
-    )
+def from_column(value: str | None) -> SystemSettings:
+    """The settings as read through COLUMN (None: none stored)."""
+    return _parse(json.loads(value) if value else {})
 
 
 def _parse(stored: dict[str, str]) -> SystemSettings:

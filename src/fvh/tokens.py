@@ -74,7 +74,7 @@ class TokenOwner:
 
 _TOKENS = Token.__table__
 _OWNER_AND_SETTINGS = (
-    select(_TOKENS.c.id, _TOKENS.c.last_used_at, *members.CARD_COLUMNS, *system_settings.COLUMNS)
+    select(_TOKENS.c.id, _TOKENS.c.last_used_at, *members.CARD_COLUMNS, system_settings.COLUMN)
     .join_from(_TOKENS, Member.__table__, Member.__table__.c.id == _TOKENS.c.member_id)
     .where(_TOKENS.c.data == bindparam("data"))
 )
@@ -93,9 +93,8 @@ def owner_and_settings(
     row = db.execute(session, _OWNER_AND_SETTINGS, {"data": data}).one_or_none()
     if row is None:
         return None
-    settings_start = 2 + len(members.CARD_COLUMNS)
-    token = TokenOwner(row[0], row[1], members.MemberCard(*row[2:settings_start]))
-    return token, system_settings.from_columns(row[settings_start:])
+    token = TokenOwner(row[0], row[1], members.MemberCard(*row[2:-1]))
+    return token, system_settings.from_column(row[-1])
 
 
 def get(session: Session, token_id: int) -> Token:

@@ -265,8 +265,9 @@ def test_a_lock_file_that_cannot_be_opened_leaves_sqlite_locking_alone(tmp_path)
 
 
 def test_a_tap_reads_the_settings_with_its_token_or_member(build, database):
-    """The settings that ride along with the token or member lookup are those `load` reads:
-    stored values typed, the rest defaults; unknown token or code: nothing."""
+    """The settings that ride along with the token or member lookup (one JSON object) are
+    those `load` reads: stored values typed, the rest defaults; unknown token or code:
+    nothing."""
     from fvh import settings as system_settings
 
     member = build.member(code="4000000010", balance_cents=1000)
@@ -282,6 +283,7 @@ def test_a_tap_reads_the_settings_with_its_token_or_member(build, database):
             min_balance_cents=-500,
             currency="Striche",
             self_registration=True,
+            organisation_name='FF "Süd" \\ Nord',  # quotes and a backslash inside JSON
         )
     with database.session() as session:
         stored = system_settings.load(session)
@@ -290,6 +292,7 @@ def test_a_tap_reads_the_settings_with_its_token_or_member(build, database):
         assert by_token == by_code == stored
         assert (stored.default_amount_cents, stored.min_balance_cents) == (-150, -500)
         assert (stored.currency, stored.self_registration, stored.decimals) == ("Striche", True, 2)
+        assert stored.organisation_name == 'FF "Süd" \\ Nord'
         assert token.member == card and card.code == "4000000010"
         assert tokens.owner_and_settings(session, b"\x04\x11") is None
         assert members.card_and_settings(session, "4000000011") is None
