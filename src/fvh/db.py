@@ -11,11 +11,12 @@ import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Dialect, Engine, Executable, create_engine, event, text
+from sqlalchemy import Dialect, Engine, Executable, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DBAPIError,
@@ -288,6 +289,26 @@ def _cursor(info: dict[str, Any], dbapi_connection: Any) -> Any:
 
 # Callables that see the SQL of every statement `execute` runs (tests count them).
 statement_observers: list[Callable[[str], None]] = []
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Lookup(Generic[T]):
+    """A read of at most one row, ready to run alone (`fetch`) or along with another query
+    in the same round trip (`keys.authenticate_with`). The statement's first column is
+    never NULL in a row it finds; `build` turns a row's values into the result."""
+
+    statement: Select[Any]
+    params: Mapping[str, Any]
+    build: Callable[[Sequence[Any]], T]
+
+
+def fetch(session: Session, lookup: Lookup[T]) -> T | None:
+    """The lookup's result, None when it finds no row."""
+    row = execute(session, lookup.statement, lookup.params).one_or_none()
+    return None if row is None else lookup.build(row)
 
 
 class Rows:

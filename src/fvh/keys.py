@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeGuard, TypeVar
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, true, update
 from sqlalchemy.orm import Session, selectinload
 
 from fvh import audit, db
@@ -20,6 +22,7 @@ SCOPE_ADMIN = "admin"
 SCOPES = (SCOPE_TERMINAL, SCOPE_ADMIN)
 # last_used is written at most this often per key, so that every tap is not a key write too.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+T = TypeVar("T")
 
 
 def generate_key() -> str:
@@ -139,18 +142,49 @@ def authenticate(session: Session, presented: str | None) -> KeyIdentity | None:
     Only reads. `note_use` records the use, in a transaction of its own where bookings run
     (on MariaDB a booking's journal row locks the key row through its foreign key).
     """
-    if not presented or len(presented) > 512:
+    if not _plausible(presented):
         return None
     row = db.execute(session, _ACTIVE_KEY, {"key_hash": hash_key(presented)}).one_or_none()
     return KeyIdentity(*row) if row is not None else None
 
 
+def authenticate_with(
+    session: Session, presented: str | None, lookup: db.Lookup[T]
+) -> tuple[KeyIdentity | None, T | None]:
+    """`authenticate` and, in the same query (one round trip), `lookup`: a terminal's tap
+    reads its key and its token at once. The lookup's result only comes with an active key.
+    """
+    if not _plausible(presented):
+        return None, None
+    params = {**lookup.params, "key_hash": hash_key(presented)}
+    row = db.execute(session, _with_key(lookup.statement), params).one_or_none()
+    if row is None:
+        return None, None
+    key, found = KeyIdentity(*row[:_KEY_WIDTH]), row[_KEY_WIDTH:]
+    return key, (None if found[0] is None else lookup.build(found))
+
+
+def _plausible(presented: str | None) -> TypeGuard[str]:
+    return bool(presented) and len(presented) <= 512  # type: ignore[arg-type]
+
+
 _KEYS, _CLIENTS = ApiKey.__table__.c, ApiClient.__table__.c
-_ACTIVE_KEY = (
-    select(_KEYS.id, _KEYS.scope, _CLIENTS.name, _KEYS.last_used_at)
-    .join_from(ApiKey.__table__, ApiClient.__table__, _CLIENTS.id == _KEYS.client_id)
-    .where(_KEYS.key_hash == bindparam("key_hash"), _KEYS.revoked_at.is_(None))
-)
+_KEY_COLUMNS = (_KEYS.id, _KEYS.scope, _CLIENTS.name, _KEYS.last_used_at)
+_KEY_WIDTH = len(_KEY_COLUMNS)
+_KEY_AND_CLIENT = ApiKey.__table__.join(ApiClient.__table__, _CLIENTS.id == _KEYS.client_id)
+_KEY_IS_ACTIVE = (_KEYS.key_hash == bindparam("key_hash"), _KEYS.revoked_at.is_(None))
+_ACTIVE_KEY = select(*_KEY_COLUMNS).select_from(_KEY_AND_CLIENT).where(*_KEY_IS_ACTIVE)
+
+
+@functools.lru_cache(maxsize=32)
+def _with_key(statement: Select[Any]) -> Select[Any]:
+    """The active key's columns, then those of `statement`'s row, if it finds one (NULLs if not)."""
+    found = statement.subquery("found")
+    return (
+        select(*_KEY_COLUMNS, *found.c)
+        .select_from(_KEY_AND_CLIENT.outerjoin(found, true()))
+        .where(*_KEY_IS_ACTIVE)
+    )
 
 
 def note_use(session: Session, key: KeyIdentity) -> None:

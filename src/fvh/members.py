@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from importlib import resources
+from typing import Any
 
 from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -190,15 +192,21 @@ _CARD_BY_CODE = select(*CARD_COLUMNS).where(Member.__table__.c.code == bindparam
 _CARD_AND_SETTINGS_BY_CODE = _CARD_BY_CODE.add_columns(system_settings.COLUMN)
 
 
+def card_lookup(code: str) -> db.Lookup[tuple[MemberCard, system_settings.SystemSettings]]:
+    """The card of the member with this code and the system settings, in one round trip (a
+    tap by QR code)."""
+    return db.Lookup(_CARD_AND_SETTINGS_BY_CODE, {"code": code}, _card_and_settings)
+
+
+def _card_and_settings(row: Sequence[Any]) -> tuple[MemberCard, system_settings.SystemSettings]:
+    return MemberCard(*row[:-1]), system_settings.from_column(row[-1])
+
+
 def card_and_settings(
     session: Session, code: str
 ) -> tuple[MemberCard, system_settings.SystemSettings] | None:
-    """The card of the member with this code and the system settings, in one round trip (a
-    tap by QR code); None when there is no such member."""
-    row = db.execute(session, _CARD_AND_SETTINGS_BY_CODE, {"code": code}).one_or_none()
-    if row is None:
-        return None
-    return MemberCard(*row[:-1]), system_settings.from_column(row[-1])
+    """`card_lookup` run alone; None when there is no such member."""
+    return db.fetch(session, card_lookup(code))
 
 
 def card(

@@ -37,7 +37,7 @@ def metrics() -> Response:
     """Counters of all workers plus gauges read from the database now."""
     session = db_session()
     if not _allowed_by_address():
-        key = authenticate(_presented_key(), keep_reading=True)
+        key, _ = authenticate(_presented_key(), keep_reading=True)
         if key is None:
             abort(401)
         if not keys.scope_allows(key.scope, keys.SCOPE_ADMIN):

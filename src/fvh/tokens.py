@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -85,16 +87,24 @@ _NOTE_USE = (
 )
 
 
+def owner_lookup(data: bytes) -> db.Lookup[tuple[TokenOwner, system_settings.SystemSettings]]:
+    """The token with these bytes, its member and the system settings: what a tap needs, in
+    one plain query (one round trip)."""
+    return db.Lookup(_OWNER_AND_SETTINGS, {"data": data}, _owner_and_settings)
+
+
+def _owner_and_settings(
+    row: Sequence[Any],
+) -> tuple[TokenOwner, system_settings.SystemSettings]:
+    token = TokenOwner(row[0], row[1], members.MemberCard(*row[2:-1]))
+    return token, system_settings.from_column(row[-1])
+
+
 def owner_and_settings(
     session: Session, data: bytes
 ) -> tuple[TokenOwner, system_settings.SystemSettings] | None:
-    """The token with these bytes, its member and the system settings: what a tap needs, in
-    one plain query (one round trip); None if the token is unknown."""
-    row = db.execute(session, _OWNER_AND_SETTINGS, {"data": data}).one_or_none()
-    if row is None:
-        return None
-    token = TokenOwner(row[0], row[1], members.MemberCard(*row[2:-1]))
-    return token, system_settings.from_column(row[-1])
+    """`owner_lookup` run alone; None if the token is unknown."""
+    return db.fetch(session, owner_lookup(data))
 
 
 def get(session: Session, token_id: int) -> Token:

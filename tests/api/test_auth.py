@@ -142,6 +142,32 @@ def test_no_valid_key_is_401_on_every_keyed_endpoint(app, client, world, databas
     assert state(database) == before
 
 
+def test_a_bad_key_is_401_before_the_body_or_code_is_judged(app, client, world, database):
+    """The bookings read their token or member along with the key; when the request names
+    none that could exist, the key is still checked first: 401, not 400 or 413."""
+    before = state(database)
+    bad = {"X-API-Key": keys.generate_key()}
+    oversized = b'{"token": "' + b"A" * (app.config["FVH"].api_max_body_bytes + 10) + b'"}'
+    requests = [
+        ("/api/nfc-transaktion", {"json": {"token": "not base64!"}}),
+        ("/api/nfc-transaktion", {"json": {"token": base64.b64encode(b"").decode()}}),
+        ("/api/nfc-transaktion", {"data": b"{not json", "content_type": "application/json"}),
+        ("/api/nfc-transaktion", {"data": oversized, "content_type": "application/json"}),
+        ("/api/person/12345/transaktion", {"json": {"beschreibung": "x"}}),
+    ]
+    for path, body in requests:
+        assert client.put(path, headers=bad, **body).status_code == 401, (path, body)
+    good = {"X-API-Key": world["terminal"]}
+    assert [client.put(path, headers=good, **body).status_code for path, body in requests] == [
+        400,
+        400,
+        400,
+        413,
+        400,
+    ]
+    assert state(database) == before
+
+
 def test_terminal_key_gets_403_on_every_admin_endpoint(app, client, world, database):
     admin = {(m, r) for m, r, kind, _ in keyed_routes(app) if kind == access.API_ADMIN}
     assert admin == ADMIN_ENDPOINTS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import abort, g, request
 
@@ -14,10 +14,14 @@ from fvh.audit import Actor
 from fvh.models import utcnow
 
 HEADER = "X-API-Key"
+T = TypeVar("T")
 
 
-def authenticate(presented: str | None, *, keep_reading: bool = False) -> keys.KeyIdentity | None:
-    """Look the key up in the request's session, as a reader, and note its use.
+def authenticate(
+    presented: str | None, *, keep_reading: bool = False, lookup: db.Lookup[Any] | None = None
+) -> tuple[keys.KeyIdentity | None, Any]:
+    """Look the key up in the request's session, as a reader, and note its use; with a
+    `lookup`, read that in the same query (its result, or None, comes second).
 
     The lookup only reads, so on SQLite it does not queue for the write lock. The read phase
     ends here, and the view's first statement starts a writing transaction, unless the view
@@ -28,10 +32,13 @@ def authenticate(presented: str | None, *, keep_reading: bool = False) -> keys.K
     that share a key could deadlock on it.
     """
     if not presented:
-        return None  # refused without asking the database
+        return None, None  # refused without asking the database
     session = db_session()
     db.begin_read(session)
-    key = keys.authenticate(session, presented)
+    if lookup is None:
+        key, found = keys.authenticate(session, presented), None
+    else:
+        key, found = keys.authenticate_with(session, presented, lookup)
     if key is not None and key.use_due(utcnow()):
         session.commit()
         keys.note_use(session, key)
@@ -40,33 +47,52 @@ def authenticate(presented: str | None, *, keep_reading: bool = False) -> keys.K
             db.begin_read(session)
     if not keep_reading:
         db.end_read(session)
-    return key
+    return key, found
+
+
+# What a view reads along with its key: a function of the request (like its path arguments)
+# giving the lookup, or None when the request can't name one (the view then reports why).
+ReadAlong = Callable[..., "db.Lookup[Any] | None"]
 
 
 def require_key(
-    scope: str, *, keep_reading: bool = False
+    scope: str, *, keep_reading: bool = False, read_along: ReadAlong | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Reject requests without an active key (401) or with too small a scope (403).
 
     `keep_reading` views go on reading in the key lookup's read transaction: views that only
     read, and bookings, which read first and call `db.end_read` before they write.
+    `read_along` names what the view reads first, read in the key's query (a tap: the
+    token, its member and the settings); the view gets it from `read_along_result`.
     """
     rule = access.API_ADMIN if scope == keys.SCOPE_ADMIN else access.API_TERMINAL
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            key = authenticate(request.headers.get(HEADER), keep_reading=keep_reading)
+            lookup = read_along(*args, **kwargs) if read_along is not None else None
+            key, found = authenticate(
+                request.headers.get(HEADER), keep_reading=keep_reading, lookup=lookup
+            )
             if key is None:
                 abort(401, "API-Key fehlt oder ist ungültig.")
             if not keys.scope_allows(key.scope, scope):
                 abort(403, "Dieser API-Key darf diese Aktion nicht ausführen.")
             g.api_key = key
+            g.read_along = (lookup, found) if lookup is not None else None
             return view(*args, **kwargs)
 
         return access.mark(rule)(wrapper)
 
     return decorate
+
+
+def read_along_result(lookup: db.Lookup[T]) -> T | None:
+    """The result of `lookup`: as read with the key if that was this lookup, else read now."""
+    done = g.get("read_along")
+    if done is not None and done[0] == lookup:
+        return done[1]
+    return db.fetch(db_session(), lookup)
 
 
 def current_key() -> keys.KeyIdentity:

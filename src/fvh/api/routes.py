@@ -9,12 +9,13 @@ from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 
 import fvh
 from fvh import access, db, ledger, members, tokens
 from fvh import settings as system_settings
 from fvh.api import messages
-from fvh.api.auth import current_actor, require_key
+from fvh.api.auth import current_actor, read_along_result, require_key
 from fvh.api.errors import error
 from fvh.api.idempotent import Answer, answer_booking
 from fvh.app import db_session
@@ -283,8 +284,18 @@ def delete_member_transactions(code: str) -> ResponseReturnValue:
 # --- bookings -----------------------------------------------------------------------------
 
 
+def _card_lookup(code: str) -> db.Lookup[Any] | None:
+    """What a tap by code reads first, read along with its key (a code that can't be one:
+    nothing, and the view says why)."""
+    try:
+        members.validate_code(code)
+    except ValidationError:
+        return None
+    return members.card_lookup(code)
+
+
 @bp.put("/person/<code>/transaktion")
-@require_key(SCOPE_TERMINAL, keep_reading=True)
+@require_key(SCOPE_TERMINAL, keep_reading=True, read_along=_card_lookup)
 def book_by_code(code: str) -> ResponseReturnValue:
     data = _json_object()
     description = _description(data)
@@ -292,10 +303,10 @@ def book_by_code(code: str) -> ResponseReturnValue:
         members.validate_code(code)
     except ValidationError as exc:
         abort(400, exc.message)
-    # Still in the key lookup's read transaction: read what the booking needs, beside other
-    # writers, and take the write lock (SQLite) only for the booking itself.
+    # Read with the key, in its read transaction: what the booking needs, beside other
+    # writers; the write lock (SQLite) is taken only for the booking itself.
     session = db_session()
-    found = members.card_and_settings(session, code)
+    found = read_along_result(members.card_lookup(code))
     db.end_read(session)
 
     def compute(session: Session) -> Answer:
@@ -318,8 +329,22 @@ def book_by_code(code: str) -> ResponseReturnValue:
     return answer_booking(session, compute)
 
 
+def _token_lookup() -> db.Lookup[Any] | None:
+    """What a tap by token reads first, read along with its key; nothing for a body that
+    names no valid token (the view reports it, after the key was checked on its own)."""
+    try:
+        data = request.get_json(force=True, silent=True)
+    except HTTPException:  # too large: answered once the key is known
+        return None
+    raw_token = data.get("token") if isinstance(data, dict) else None
+    try:
+        return tokens.owner_lookup(tokens.parse_base64(raw_token))
+    except ValidationError:
+        return None
+
+
 @bp.put("/nfc-transaktion")
-@require_key(SCOPE_TERMINAL, keep_reading=True)
+@require_key(SCOPE_TERMINAL, keep_reading=True, read_along=_token_lookup)
 def book_by_token() -> ResponseReturnValue:
     data = _json_object()
     raw_token = data.get("token")
@@ -331,7 +356,7 @@ def book_by_token() -> ResponseReturnValue:
     except ValidationError as exc:
         abort(400, exc.message)
     session = db_session()  # still reading, as above
-    found = tokens.owner_and_settings(session, token_bytes)
+    found = read_along_result(tokens.owner_lookup(token_bytes))
     db.end_read(session)
 
     def compute(session: Session) -> Answer:
