@@ -221,7 +221,15 @@ def test_default_worker_count_depends_on_the_backend(monkeypatch):
     assert default_workers(fixed) == 7
 
 
-def test_access_log_line_has_every_field_of_its_format():
+def test_workers_tell_the_master_they_live_through_memory_not_the_disk():
+    from fvh.config import load_config
+    from fvh.serving import gunicorn_options, heartbeat_dir
+
+    options = gunicorn_options(load_config(env_file=False), "127.0.0.1:0")
+    assert options["worker_tmp_dir"] == heartbeat_dir() == "/dev/shm"  # Linux has it
+
+
+def test_access_log_line_has_every_field_of_its_format(tmp_path):
     from datetime import timedelta
     from types import SimpleNamespace
 
@@ -229,7 +237,10 @@ def test_access_log_line_has_every_field_of_its_format():
 
     from fvh.serving import ACCESS_LOG_FORMAT, AccessLogger
 
-    logger = AccessLogger(GunicornConfig())
+    settings = GunicornConfig()
+    settings.set("accesslog", str(tmp_path / "access.log"))
+    settings.set("access_log_format", ACCESS_LOG_FORMAT)
+    logger = AccessLogger(settings)
     response = SimpleNamespace(
         status="201 CREATED", sent=42, headers=[("X-Request-ID", "abc"), ("Content-Length", "42")]
     )
@@ -245,3 +256,11 @@ def test_access_log_line_has_every_field_of_its_format():
     line = ACCESS_LOG_FORMAT % atoms
     assert line == '10.0.0.7 "PUT /api/nfc-transaktion HTTP/1.1" 201 42 12ms "Terminal/1.0" rid=abc'
     assert "secret" not in line  # the query string is never logged
+    # What `access` writes is that line, a "%" in the path left as it is.
+    environ["PATH_INFO"] = "/api/person/100%25"
+    logger.access(response, None, environ, timedelta(milliseconds=3))
+    written = (tmp_path / "access.log").read_text()
+    assert (
+        written
+        == line.replace("/api/nfc-transaktion", "/api/person/100%25").replace("12ms", "3ms") + "\n"
+    )

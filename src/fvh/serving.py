@@ -98,6 +98,18 @@ def start_outbox_worker(app: Any) -> None:
 WORKER_CLASSES = ("sync", "gthread")
 
 
+def heartbeat_dir() -> str | None:
+    """Where workers keep the file they touch to tell the master they live: memory, if the
+    system has it (/dev/shm), not the disk.
+
+    A sync worker touches it before every connection it waits for; on a disk that is a
+    metadata write each time, which ext4 journals, and waits on the journal when it is busy
+    (gunicorn's documentation recommends the same). None: gunicorn's default, the temp dir.
+    """
+    shm = "/dev/shm"  # noqa: S108 - gunicorn makes an unlinked mkstemp file there
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+
+
 def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:
     if config.gunicorn_worker_class not in WORKER_CLASSES:
         raise click.ClickException(
@@ -112,6 +124,7 @@ def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:
         "worker_class": config.gunicorn_worker_class,
         "threads": max(1, config.gunicorn_threads),
         "timeout": 30,
+        "worker_tmp_dir": heartbeat_dir(),
         "graceful_timeout": 20,
         "keepalive": 5,
         "accesslog": "-",
