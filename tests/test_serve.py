@@ -223,10 +223,10 @@ def test_default_worker_count_depends_on_the_backend(monkeypatch):
 
 def test_workers_tell_the_master_they_live_through_memory_not_the_disk():
     from fvh.config import load_config
-    from fvh.serving import gunicorn_options, heartbeat_dir
+    from fvh.serving import gunicorn_options, memory_dir
 
     options = gunicorn_options(load_config(env_file=False), "127.0.0.1:0")
-    assert options["worker_tmp_dir"] == heartbeat_dir() == "/dev/shm"  # Linux has it
+    assert options["worker_tmp_dir"] == memory_dir() == "/dev/shm"  # Linux has it
 
 
 def test_access_log_line_has_every_field_of_its_format(tmp_path):

@@ -98,15 +98,16 @@ def start_outbox_worker(app: Any) -> None:
 WORKER_CLASSES = ("sync", "gthread")
 
 
-def heartbeat_dir() -> str | None:
-    """Where workers keep the file they touch to tell the master they live: memory, if the
-    system has it (/dev/shm), not the disk.
+def memory_dir() -> str | None:
+    """A folder in memory (/dev/shm) for the files workers write on every request, if the
+    system has one; None: the temp dir, on the disk.
 
-    A sync worker touches it before every connection it waits for; on a disk that is a
-    metadata write each time, which ext4 journals, and waits on the journal when it is busy
-    (gunicorn's documentation recommends the same). None: gunicorn's default, the temp dir.
+    A sync worker touches its heartbeat file (which tells the master it lives) before every
+    connection it waits for, and the metrics live in memory-mapped files: on a disk each is
+    a metadata or page write that ext4 journals and writes back, and that waits when the
+    disk is busy (gunicorn's documentation recommends memory for the heartbeat too).
     """
-    shm = "/dev/shm"  # noqa: S108 - gunicorn makes an unlinked mkstemp file there
+    shm = "/dev/shm"  # noqa: S108 - gunicorn and tempfile make private files there
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
@@ -124,7 +125,7 @@ def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:
         "worker_class": config.gunicorn_worker_class,
         "threads": max(1, config.gunicorn_threads),
         "timeout": 30,
-        "worker_tmp_dir": heartbeat_dir(),
+        "worker_tmp_dir": memory_dir(),
         "graceful_timeout": 20,
         "keepalive": 5,
         "accesslog": "-",
@@ -181,6 +182,6 @@ def run(
         app.run(host=host, port=port, debug=True, use_reloader=False)
         return
     # Workers share their metrics through files in a folder that lives as long as the server.
-    with tempfile.TemporaryDirectory(prefix="fvh-metrics-") as metrics_dir:
+    with tempfile.TemporaryDirectory(prefix="fvh-metrics-", dir=memory_dir()) as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         FvhGunicorn(config, mode, gunicorn_options(config, f"{host}:{port}")).run()
