@@ -254,9 +254,9 @@ def execute(
         rows = prepared.rows(cursor.fetchall()) if cursor.description is not None else []
         return Rows(rows, cursor.rowcount, getattr(cursor, "lastrowid", None))  # not psycopg
     except dialect.loaded_dbapi.Error as exc:
-        pooled.info.pop(_CURSOR, None)
-        cursor.close()
         invalidated = dialect.is_disconnect(exc, dbapi_connection, cursor)
+        pooled.info.pop(_CURSOR, None)
+        _close_quietly(cursor)
         if invalidated:
             connection.invalidate(exc)
         raise DBAPIError.instance(
@@ -270,6 +270,12 @@ def execute(
 
 
 _CURSOR = "fvh_cursor"
+
+
+def _close_quietly(cursor: Any) -> None:
+    """Close a cursor after a failed statement; on a dead connection that may fail too."""
+    with contextlib.suppress(Exception):
+        cursor.close()
 
 
 def _cursor(info: dict[str, Any], dbapi_connection: Any) -> Any:

@@ -77,3 +77,22 @@ def test_statements_whose_columns_need_python_defaults_are_refused(database):
     finally:
         session.rollback()
         session.close()
+
+
+def test_a_connection_keeps_its_cursor_until_a_statement_fails(build, database):
+    """One cursor per connection, used again by the next statement; a failed statement
+    drops it, and the next statement on that connection opens a fresh one that works."""
+    build.member(code="6100000003")
+    missing = select(column("nothing")).select_from(table("no_such_table"))
+    with database.session() as session:
+        db.execute(session, _CODES)
+        pooled = session.connection().connection
+        first = pooled.info["fvh_cursor"][1]
+        assert db.execute(session, _CODES).all() == [("6100000003",)]
+        assert pooled.info["fvh_cursor"][1] is first
+        with pytest.raises(DBAPIError):
+            db.execute(session, missing)
+        assert "fvh_cursor" not in pooled.info
+        session.rollback()
+        assert db.execute(session, _CODES).all() == [("6100000003",)]
+        assert session.connection().connection.info["fvh_cursor"][1] is not first
