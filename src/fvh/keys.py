@@ -165,7 +165,8 @@ def authenticate_with(
 
 
 def _plausible(presented: str | None) -> TypeGuard[str]:
-    return bool(presented) and len(presented) <= 512  # type: ignore[arg-type]
+    """Worth hashing: present, and no longer than any key could be."""
+    return presented is not None and 0 < len(presented) <= 512
 
 
 _KEYS, _CLIENTS = ApiKey.__table__.c, ApiClient.__table__.c
