@@ -202,13 +202,6 @@ def _card_and_settings(row: Sequence[Any]) -> tuple[MemberCard, system_settings.
     return MemberCard(*row[:-1]), system_settings.from_column(row[-1])
 
 
-def card_and_settings(
-    session: Session, code: str
-) -> tuple[MemberCard, system_settings.SystemSettings] | None:
-    """`card_lookup` run alone; None when there is no such member."""
-    return db.fetch(session, card_lookup(code))
-
-
 def card(
     session: Session, *, member_id: int | None = None, code: str | None = None
 ) -> MemberCard | None:

@@ -100,13 +100,6 @@ def _owner_and_settings(
     return token, system_settings.from_column(row[-1])
 
 
-def owner_and_settings(
-    session: Session, data: bytes
-) -> tuple[TokenOwner, system_settings.SystemSettings] | None:
-    """`owner_lookup` run alone; None if the token is unknown."""
-    return db.fetch(session, owner_lookup(data))
-
-
 def get(session: Session, token_id: int) -> Token:
     token = session.get(Token, token_id)
     if token is None:

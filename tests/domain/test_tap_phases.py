@@ -34,7 +34,7 @@ def test_token_moved_to_another_member_after_the_read_books_nothing(build, datab
     build.token(old, b"\x04\x01\x02\x03")
     entries = _journal_count(database)
     with database.session() as session:
-        found = tokens.owner_and_settings(session, b"\x04\x01\x02\x03")
+        found = db.fetch(session, tokens.owner_lookup(b"\x04\x01\x02\x03"))
     assert found is not None
     read, _system = found
     assert read.member.code == "4000000001"
@@ -274,7 +274,8 @@ def test_a_tap_reads_the_settings_with_its_token_or_member(build, database):
     build.token(member, b"\x04\x10")
     with database.session() as session:
         assert (
-            tokens.owner_and_settings(session, b"\x04\x10")[1] == system_settings.SystemSettings()
+            db.fetch(session, tokens.owner_lookup(b"\x04\x10"))[1]
+            == system_settings.SystemSettings()
         )
         system_settings.update(
             session,
@@ -287,12 +288,12 @@ def test_a_tap_reads_the_settings_with_its_token_or_member(build, database):
         )
     with database.session() as session:
         stored = system_settings.load(session)
-        token, by_token = tokens.owner_and_settings(session, b"\x04\x10")
-        card, by_code = members.card_and_settings(session, "4000000010")
+        token, by_token = db.fetch(session, tokens.owner_lookup(b"\x04\x10"))
+        card, by_code = db.fetch(session, members.card_lookup("4000000010"))
         assert by_token == by_code == stored
         assert (stored.default_amount_cents, stored.min_balance_cents) == (-150, -500)
         assert (stored.currency, stored.self_registration, stored.decimals) == ("Striche", True, 2)
         assert stored.organisation_name == 'FF "Süd" \\ Nord'
         assert token.member == card and card.code == "4000000010"
-        assert tokens.owner_and_settings(session, b"\x04\x11") is None
-        assert members.card_and_settings(session, "4000000011") is None
+        assert db.fetch(session, tokens.owner_lookup(b"\x04\x11")) is None
+        assert db.fetch(session, members.card_lookup("4000000011")) is None
