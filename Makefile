@@ -36,6 +36,9 @@ test: $(DEV_STAMP) ## Install and run the whole test suite
 	sh installation/ci-prereqs.sh
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
+test-quick: $(DEV_STAMP) ## The quick loop: the suite without the slow tests
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
 lint: $(DEV_STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -56,4 +59,4 @@ lock: $(DEV_STAMP) ## Re-resolve the lock files from pyproject.toml
 clean: ## Remove the virtualenv and caches (keeps data/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
 
-.PHONY: help install run test lint format bench lock clean
+.PHONY: help install run test test-quick lint format bench lock clean

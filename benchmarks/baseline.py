@@ -11,7 +11,7 @@ from flask import Flask, jsonify
 from gunicorn.app.base import BaseApplication
 
 from fvh.config import load_config
-from fvh.serving import gunicorn_options
+from fvh.ops.serving import gunicorn_options
 
 app = Flask(__name__)
 

@@ -40,9 +40,10 @@ from sqlalchemy.engine import make_url
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # the figures, not the migration log
 
-from fvh import audit, keys, ledger, migrate
-from fvh.db import Database
-from fvh.models import Member, Token, Transaction, utcnow
+from fvh.core import audit, keys, ledger
+from fvh.db import migrate
+from fvh.db.engine import Database
+from fvh.db.models import Member, Token, Transaction, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTOR = audit.Actor.system("bench")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fvh import audit, keys, ledger, members, tokens
-from fvh.db import Database
-from fvh.models import Member
+from fvh.core import audit, keys, ledger, members, tokens
+from fvh.db.engine import Database
+from fvh.db.models import Member
 
 TEST_ACTOR = audit.Actor.system("tests")
 

@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from fvh import ledger, migrate
-from fvh.app import get_database
-from fvh.db import Database
-from fvh.models import Base
+from fvh.core import ledger
+from fvh.db import migrate
+from fvh.db.engine import Database
+from fvh.db.models import Base
+from fvh.http.context import database as get_database
 from tests.builders import Builder
 
 TEST_HASH_METHOD = "pbkdf2:sha256:1000"  # cheap hashing keeps the suite fast

@@ -1,5 +1,5 @@
 """`python -m fvh` is the same as the `fvh` command."""
 
-from fvh.cli import main
+from fvh.ops.cli import main
 
 main()

@@ -13,9 +13,10 @@ from flask import url_for
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from fvh import access, keys
-from fvh.audit import Actor
-from fvh.models import IdempotencyRecord, Member, Token, Transaction, UnknownTokenScan
+from fvh.core import keys
+from fvh.core.audit import Actor
+from fvh.db.models import IdempotencyRecord, Member, Token, Transaction, UnknownTokenScan
+from fvh.http import access
 
 CODE = "0123456789"
 OTHER = "1111111111"

@@ -15,8 +15,8 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import func, select
 
-from fvh import keys
-from fvh.models import IdempotencyRecord, Member, Transaction, UnknownTokenScan
+from fvh.core import keys
+from fvh.db.models import IdempotencyRecord, Member, Transaction, UnknownTokenScan
 
 CODE = "0123456789"
 TOKEN = bytes.fromhex("04a22b1c")

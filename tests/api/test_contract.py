@@ -9,10 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 import fvh
-from fvh import keys, tokens
-from fvh import settings as system_settings
-from fvh.audit import Actor
-from fvh.models import Member, OutboxMessage, Transaction, UnknownTokenScan
+from fvh.core import keys, system_settings, tokens
+from fvh.core.audit import Actor
+from fvh.db.models import Member, OutboxMessage, Transaction, UnknownTokenScan
 
 TOKEN = bytes.fromhex("04a22b1c")
 BOOKING_ROUTES = ["code", "nfc"]

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import fvh
-from fvh.db import Database
+from fvh.db.engine import Database
 
 # Port 1 refuses connections at once, so these tests stay fast.
 UNREACHABLE = {
@@ -139,7 +139,7 @@ def test_a_connection_the_server_dropped_is_replaced(server, monkeypatch):
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.pool import NullPool
 
-    from fvh import db
+    from fvh.db import engine as db
 
     env, whoami, kill = _SERVERS[server]
     database = Database(os.environ[env], pool_size=1)

@@ -8,9 +8,9 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from fvh import ledger
-from fvh.audit import Actor
-from fvh.models import Member, Transaction
+from fvh.core import ledger
+from fvh.core.audit import Actor
+from fvh.db.models import Member, Transaction
 
 CODE = "0123456789"
 TOKEN = bytes.fromhex("04a22b1c")

@@ -27,8 +27,10 @@ from referencing.jsonschema import DRAFT202012
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from fvh import access, create_app, keys, ledger
-from fvh.models import Transaction
+from fvh import create_app
+from fvh.core import keys, ledger
+from fvh.db.models import Transaction
+from fvh.http import access
 from tests.builders import TEST_ACTOR, Builder
 
 PREFIX = "/api"

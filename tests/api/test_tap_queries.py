@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from fvh import db
+from fvh.db import engine as db
 
 TOKEN = base64.b64encode(b"\x04\xa2\x2b\x1c").decode()
 

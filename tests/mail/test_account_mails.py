@@ -7,10 +7,10 @@ import re
 import pytest
 from sqlalchemy import select, update
 
-from fvh import audit, create_app, members
-from fvh import settings as system_settings
-from fvh.mail import send_due, smtp_settings
-from fvh.models import AccountToken, utcnow
+from fvh import create_app
+from fvh.core import audit, members, system_settings
+from fvh.db.models import AccountToken, utcnow
+from fvh.ops.mail import send_due, smtp_settings
 from tests.web.conftest import PASSWORD, Browser
 
 PUBLIC_URL = "https://station.example/fvh"

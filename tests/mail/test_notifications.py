@@ -7,10 +7,10 @@ import base64
 import pytest
 from sqlalchemy import select, update
 
-from fvh import audit, create_app, ledger, members, notify
-from fvh import settings as system_settings
-from fvh.mail import OutboxWorker, backlog, backoff, send_due, smtp_settings
-from fvh.models import Member, OutboxMessage, utcnow
+from fvh import create_app
+from fvh.core import audit, ledger, members, notify, system_settings
+from fvh.db.models import Member, OutboxMessage, utcnow
+from fvh.ops.mail import OutboxWorker, backlog, backoff, send_due, smtp_settings
 
 ADMIN = audit.Actor.system("tests")
 
@@ -132,7 +132,7 @@ def test_unknown_token_mails_responsible_at_most_hourly(mail_app, build, databas
         )
     assert backlog(database) == 1
     with database.session() as s:  # an hour later the next scan is reported again
-        from fvh.models import UnknownTokenScan
+        from fvh.db.models import UnknownTokenScan
 
         s.execute(update(UnknownTokenScan).values(notified_at=utcnow().replace(year=2020)))
     client.put("/api/nfc-transaktion", json=body, headers={"X-API-Key": key})
@@ -236,7 +236,7 @@ def test_templates_render_every_message():
 def test_fvh_mail_send_for_cron(mail_config, mail_app, build, database, smtp_server):
     from click.testing import CliRunner
 
-    from fvh.cli import main
+    from fvh.ops.cli import main
 
     build.member(code="6000000008", email="erika@example.org", balance_cents=500)
     _opt_in(database, "6000000008", notify_bookings=True)

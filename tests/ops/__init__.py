@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import inspect, select
 
-from fvh.db import Database
-from fvh.models import Base
+from fvh.db.engine import Database
+from fvh.db.models import Base
 
 
 def _normalise(value: Any) -> Any:

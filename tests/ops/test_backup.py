@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, inspect, select
 
-from fvh import audit, backup, keys, ledger, members, tokens
-from fvh import settings as system_settings
-from fvh.cli import main
-from fvh.db import Database
-from fvh.models import Base, Member, Transaction
+from fvh.core import audit, keys, ledger, members, system_settings, tokens
+from fvh.db.engine import Database
+from fvh.db.models import Base, Member, Transaction
+from fvh.ops import backup
+from fvh.ops.cli import main
 from tests.conftest import (
     BACKENDS,
     TEST_HASH_METHOD,

@@ -14,10 +14,10 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
-from fvh import keys, legacy, members
-from fvh import settings as system_settings
-from fvh.cli import main
-from fvh.models import ApiKey, AuditEntry, Member, Token, Transaction
+from fvh.core import keys, members, system_settings
+from fvh.db.models import ApiKey, AuditEntry, Member, Token, Transaction
+from fvh.ops import legacy
+from fvh.ops.cli import main
 from tests.conftest import TEST_HASH_METHOD, create_server_database, drop_server_database
 from tests.ops import table_rows
 

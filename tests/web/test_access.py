@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fvh import access, keys
-from fvh.models import ApiClient
+from fvh.core import keys
+from fvh.db.models import ApiClient
+from fvh.http import access
 from tests.builders import TEST_ACTOR
 from tests.web.conftest import PASSWORD, Browser
 

@@ -41,9 +41,10 @@ import pytest
 from flask import Flask
 from werkzeug.routing import Rule
 
-from fvh import access, keys, ledger, members, tokens
-from fvh.db import Database
-from fvh.models import Member
+from fvh.core import keys, ledger, members, tokens
+from fvh.db.engine import Database
+from fvh.db.models import Member
+from fvh.http import access
 from fvh.web import auth as web_auth
 from fvh.web import csrf as web_csrf
 from tests.builders import TEST_ACTOR, Builder

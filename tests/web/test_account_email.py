@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 from sqlalchemy import update
 
-from fvh import account_tokens, members
-from fvh.models import AccountToken, utcnow
+from fvh.core import account_links as account_tokens
+from fvh.core import members
+from fvh.db.models import AccountToken, utcnow
 from tests.web.conftest import PASSWORD, Browser
 from tests.web.test_account_reset import PUBLIC_URL, link_path, outbox, request_reset
 

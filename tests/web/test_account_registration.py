@@ -6,9 +6,9 @@ import pytest
 from flask import url_for
 from sqlalchemy import select
 
-from fvh import access, audit, members, registration
-from fvh import settings as system_settings
-from fvh.models import Member, Setting
+from fvh.core import audit, members, registration, system_settings
+from fvh.db.models import Member, Setting
+from fvh.http import access
 from tests.web.conftest import PASSWORD, Browser
 from tests.web.test_account_reset import PUBLIC_URL, outbox
 

@@ -8,10 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from fvh import account_tokens, create_app, doctor, maintenance
+from fvh import create_app
 from fvh.config import Config
-from fvh.errors import ValidationError
-from fvh.models import AccountToken, OutboxMessage, utcnow
+from fvh.core import account_links as account_tokens
+from fvh.core.errors import ValidationError
+from fvh.db.models import AccountToken, OutboxMessage, utcnow
+from fvh.ops import doctor, maintenance
 from tests.web.conftest import PASSWORD, Browser
 
 PUBLIC_URL = "https://station.example/fvh"

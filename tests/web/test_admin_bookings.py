@@ -7,8 +7,8 @@ import io
 
 from sqlalchemy import func, select
 
-from fvh import ledger
-from fvh.models import Transaction
+from fvh.core import ledger
+from fvh.db.models import Transaction
 from tests.builders import TEST_ACTOR
 
 

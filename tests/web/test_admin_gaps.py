@@ -13,9 +13,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from fvh import audit, ledger, mail, settings, tokens
-from fvh.errors import ValidationError
-from fvh.models import ApiKey, AuditEntry, Member, OutboxMessage, Token, utcnow
+from fvh.core import audit, ledger, tokens
+from fvh.core import system_settings as settings
+from fvh.core.errors import ValidationError
+from fvh.db.models import ApiKey, AuditEntry, Member, OutboxMessage, Token, utcnow
+from fvh.ops import mail
 from tests.builders import TEST_ACTOR
 from tests.web.conftest import PASSWORD, Browser
 

@@ -7,8 +7,8 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from fvh import members
-from fvh.models import AuditEntry, Member
+from fvh.core import members
+from fvh.db.models import AuditEntry, Member
 from tests.web.conftest import PASSWORD, Browser
 
 
@@ -26,7 +26,7 @@ def _count(database) -> int:
 
 
 def test_dashboard_shows_totals_badges_bookings_and_unknown_tokens(admin_browser, build, database):
-    from fvh import tokens
+    from fvh.core import tokens
 
     build.member(code="3000000003", first_name="Berta", last_name="Brand", balance_cents=-250)
     build.member(
@@ -208,8 +208,8 @@ def test_grant_and_revoke_admin(app, admin_browser, member, database):
 
 
 def test_last_admin_cannot_be_removed(database, admin, member):
-    from fvh import audit
-    from fvh.errors import PermissionDenied
+    from fvh.core import audit
+    from fvh.core.errors import PermissionDenied
 
     with database.session() as session, pytest.raises(PermissionDenied, match="letzte"):
         members.set_admin(session, session.get(Member, admin.id), False, audit.Actor.system("t"))

@@ -7,8 +7,9 @@ import re
 
 from sqlalchemy import select
 
-from fvh import settings, tokens
-from fvh.models import ApiKey, Token, UnknownTokenScan
+from fvh.core import system_settings as settings
+from fvh.core import tokens
+from fvh.db.models import ApiKey, Token, UnknownTokenScan
 
 
 def test_add_a_token_by_hex_and_remove_it(admin_browser, member, database):

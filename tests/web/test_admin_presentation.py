@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import select
 
-from fvh.models import Transaction
+from fvh.db.models import Transaction
 
 
 def test_settings_amounts_use_the_languages_decimal_sign(admin_browser):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fvh import money
-from fvh.errors import N_, DomainError, DuplicateToken, ValidationError
+from fvh.core import money
+from fvh.core.errors import N_, DomainError, DuplicateToken, ValidationError
 from fvh.web import i18n
 
 

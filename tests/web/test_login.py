@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from fvh import logins, members
-from fvh.models import LoginAttempt, Member
+from fvh.core import logins, members
+from fvh.db.models import LoginAttempt, Member
 from tests.conftest import TEST_HASH_METHOD
 from tests.web.conftest import PASSWORD, Browser, csrf_from
 
@@ -247,7 +247,7 @@ def test_a_successful_login_resets_the_account_count(browser, member):
 def test_failures_older_than_the_window_do_not_count(database, member):
     from datetime import timedelta
 
-    from fvh.models import utcnow
+    from fvh.db.models import utcnow
 
     with database.session() as session:
         account = session.get(Member, member.id)

@@ -7,10 +7,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from fvh import members
-from fvh import settings as system_settings
-from fvh.audit import Actor
-from fvh.models import Member, Transaction
+from fvh.core import members, system_settings
+from fvh.core.audit import Actor
+from fvh.db.models import Member, Transaction
 from tests.conftest import TEST_HASH_METHOD
 from tests.web.conftest import PASSWORD, Browser
 from tests.web.test_me_pages import deposit, terminal_booking
@@ -239,7 +238,7 @@ def test_admin_sets_the_undo_window(admin_browser, database):
 
 def test_undone_booking_is_marked_on_the_own_page(member_browser, member, database):
     """After an undo, the member's own journal marks the original as reversed."""
-    from fvh import audit, ledger
+    from fvh.core import audit, ledger
 
     with database.session() as s:
         booking = ledger.book(s, member.id, -100, "Kasse", audit.Actor.system("t"))

@@ -12,7 +12,7 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select
 
-from fvh.models import Member, Transaction
+from fvh.db.models import Member, Transaction
 from tests.web.conftest import PASSWORD
 from tests.web.test_me_pages import ME_GET_URLS, deposit, terminal_booking
 

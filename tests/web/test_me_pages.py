@@ -10,8 +10,8 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from fvh import ledger, members, tokens
-from fvh.models import utcnow
+from fvh.core import ledger, members, tokens
+from fvh.db.models import utcnow
 from tests.builders import TEST_ACTOR
 from tests.conftest import TEST_HASH_METHOD
 from tests.web.conftest import PASSWORD, Browser

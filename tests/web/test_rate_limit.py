@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from fvh import create_app
-from fvh.models import RateLimitCounter, utcnow
-from fvh.ratelimit_store import DatabaseStorage
+from fvh.db.models import RateLimitCounter, utcnow
+from fvh.db.ratelimit_store import DatabaseStorage
 
 
 def test_login_posts_are_limited_per_address_across_apps(config, build):

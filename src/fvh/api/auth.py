@@ -8,10 +8,12 @@ from typing import Any, TypeVar
 
 from flask import abort, g, request
 
-from fvh import access, db, keys
-from fvh.app import db_session
-from fvh.audit import Actor
-from fvh.models import utcnow
+from fvh.core import keys
+from fvh.core.audit import Actor
+from fvh.db import engine as db
+from fvh.db.models import utcnow
+from fvh.http import access
+from fvh.http.context import db_session
 
 HEADER = "X-API-Key"
 T = TypeVar("T")

@@ -15,10 +15,11 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fvh import idempotency, observability
 from fvh.api.auth import current_key
 from fvh.api.errors import error
-from fvh.errors import ValidationError
+from fvh.core import idempotency
+from fvh.core.errors import ValidationError
+from fvh.http import observability
 
 Answer = tuple[dict[str, Any], int]
 

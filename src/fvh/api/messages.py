@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fvh.money import format_cents
-from fvh.settings import SystemSettings
+from fvh.core.money import format_cents
+from fvh.core.system_settings import SystemSettings
 
 
 def _money(cents: int, system: SystemSettings) -> str:

@@ -16,10 +16,11 @@ from flask import jsonify, render_template_string, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 
 import fvh
-from fvh import access, idempotency, ledger, members, tokens
 from fvh.api.auth import HEADER as API_KEY_HEADER
 from fvh.api.routes import bp
-from fvh.app import settings as app_settings
+from fvh.core import idempotency, ledger, members, tokens
+from fvh.http import access
+from fvh.http.context import app_config
 
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "ApiKey"
@@ -148,7 +149,7 @@ def _operation(
 
 
 def _components() -> Schema:
-    config = app_settings()
+    config = app_config()
     code_pattern = "^[0-9]{10}$"
     schemas: dict[str, Schema] = {
         "Error": {

@@ -12,15 +12,12 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 import fvh
-from fvh import access, db, ledger, members, tokens
-from fvh import settings as system_settings
 from fvh.api import messages
 from fvh.api.auth import current_actor, read_along_result, require_key
 from fvh.api.errors import error
 from fvh.api.idempotent import Answer, answer_booking
-from fvh.app import db_session
-from fvh.app import settings as app_settings
-from fvh.errors import (
+from fvh.core import ledger, members, system_settings, tokens
+from fvh.core.errors import (
     BelowMinimum,
     Conflict,
     MemberLocked,
@@ -29,9 +26,12 @@ from fvh.errors import (
     TokenNotFound,
     ValidationError,
 )
-from fvh.keys import SCOPE_ADMIN, SCOPE_TERMINAL
-from fvh.models import Member, Transaction
-from fvh.money import cents_to_number
+from fvh.core.keys import SCOPE_ADMIN, SCOPE_TERMINAL
+from fvh.core.money import cents_to_number
+from fvh.db import engine as db
+from fvh.db.models import Member, Transaction
+from fvh.http import access
+from fvh.http.context import app_config, db_session
 
 bp = Blueprint("api", __name__)
 
@@ -42,7 +42,7 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 @bp.before_request
 def _limit_body_size() -> None:
-    request.max_content_length = app_settings().api_max_body_bytes
+    request.max_content_length = app_config().api_max_body_bytes
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def _string_field(data: dict[str, Any], name: str, *, required: bool = True) -> 
 
 
 def _page(default_limit: int | None = None) -> tuple[int, int]:
-    config = app_settings()
+    config = app_config()
     try:
         limit = int(request.args.get("limit", default_limit or config.api_list_limit))
         offset = int(request.args.get("offset", 0))
@@ -129,7 +129,7 @@ def version() -> ResponseReturnValue:
 def balances() -> ResponseReturnValue:
     session = db_session()
     # Terminals read this list whole and don't page: by default it is as long as allowed.
-    limit, offset = _page(app_settings().api_list_max_limit)
+    limit, offset = _page(app_config().api_list_max_limit)
     total = session.scalar(select(func.count()).select_from(Member)) or 0
     rows = session.execute(
         select(Member.id, Member.last_name, Member.first_name, Member.balance_cents)
@@ -196,7 +196,7 @@ def create_person() -> ResponseReturnValue:
     try:
         members.validate_code(code or "")
         member = members.create(
-            session, new, current_actor(), hash_method=app_settings().password_hash_method
+            session, new, current_actor(), hash_method=app_config().password_hash_method
         )
     except ValidationError as exc:
         return error(exc.message, 400)

@@ -12,8 +12,8 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import fvh
-from fvh import tokens
-from fvh.app import CookieSessionInterface
+from fvh.core import tokens
+from fvh.http.cookies import CookieSessionInterface
 from fvh.web import auth, i18n, limiter, paging
 
 csrf = CSRFProtect()
@@ -23,7 +23,7 @@ class GuiSessionInterface(CookieSessionInterface):
     """Signed cookie sessions; the cookie is Secure when forced by config or on HTTPS.
 
     Requests without a session cookie (the terminals' requests to a combined server) get an
-    empty session without parsing or signing anything, as in `fvh.app`."""
+    empty session without parsing or signing anything, as in `fvh.http.cookies`."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure

@@ -18,10 +18,11 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from fvh import access, account_tokens, members, registration
-from fvh.app import db_session
-from fvh.app import settings as app_settings
-from fvh.errors import Conflict, DomainError, ValidationError
+from fvh.core import account_links as account_tokens
+from fvh.core import members, registration
+from fvh.core.errors import Conflict, DomainError, ValidationError
+from fvh.http import access
+from fvh.http.context import app_config, db_session
 from fvh.web import auth
 from fvh.web.common import gui_blueprint
 from fvh.web.forms import show_error
@@ -72,7 +73,7 @@ class RegistrationForm(FlaskForm):
 
 def public_links() -> account_tokens.Links | None:
     """The links for mails, from PUBLIC_URL; None (and an error in the log) without it."""
-    configured = app_settings().public_url
+    configured = app_config().public_url
     if not configured.strip():
         return None
     try:
@@ -157,7 +158,7 @@ def reset_password() -> ResponseReturnValue:
                 session,
                 token,
                 form.password.data or "",
-                hash_method=app_settings().password_hash_method,
+                hash_method=app_config().password_hash_method,
             )
         except (account_tokens.TokenInvalid, account_tokens.TokenExpired) as exc:
             session.rollback()
@@ -197,7 +198,7 @@ def change_email() -> ResponseReturnValue:
                 form.email.data or "",
                 form.password.data or "",
                 links,
-                hash_method=app_settings().password_hash_method,
+                hash_method=app_config().password_hash_method,
             )
         except (ValidationError, Conflict) as exc:
             session.rollback()
@@ -276,7 +277,7 @@ def register() -> ResponseReturnValue:
                     password=form.password.data or "",
                 ),
                 public_links(),
-                hash_method=app_settings().password_hash_method,
+                hash_method=app_config().password_hash_method,
             )
         except registration.RegistrationClosed:
             abort(404)

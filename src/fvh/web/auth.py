@@ -17,9 +17,10 @@ from flask import Flask, abort, redirect, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from fvh import access, audit
-from fvh.app import db_session
-from fvh.models import Member
+from fvh.core import audit
+from fvh.db.models import Member
+from fvh.http import access
+from fvh.http.context import app_config, db_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -141,6 +142,6 @@ SESSION_POLICY = {
 
 def init_app(app: Flask) -> None:
     # Flask has defaults for all of these; an explicit override passed to create_app wins.
-    overrides = app.config["FVH"].extra
+    overrides = app_config(app).extra
     app.config.update({k: v for k, v in SESSION_POLICY.items() if k not in overrides})
     login_manager.init_app(app)

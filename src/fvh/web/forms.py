@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from fvh.errors import DomainError, ValidationError
+from fvh.core.errors import DomainError, ValidationError
 from fvh.web.i18n import error_text
 
 

@@ -19,10 +19,10 @@ from flask import Flask, g, request
 from flask_babel import Babel, get_locale, gettext
 from flask_babel import format_datetime as babel_format_datetime
 
-from fvh import settings as system_settings
-from fvh.app import db_session
-from fvh.errors import DomainError
-from fvh.money import format_cents
+from fvh.core import system_settings
+from fvh.core.errors import DomainError
+from fvh.core.money import format_cents
+from fvh.http.context import db_session
 
 log = logging.getLogger(__name__)
 

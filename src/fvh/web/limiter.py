@@ -16,7 +16,8 @@ from flask_babel import gettext as _
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
-from fvh.ratelimit_store import SCHEME
+from fvh.db.ratelimit_store import SCHEME
+from fvh.http import context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,7 +52,7 @@ def init_app(app: Flask) -> Limiter:
         default_limits=[FORM_LIMIT],
         default_limits_exempt_when=_exempt,
         storage_uri=f"{SCHEME}://",
-        storage_options={"database": app.extensions["fvh_db"]},  # type: ignore[dict-item]
+        storage_options={"database": context.database(app)},  # type: ignore[dict-item]
         strategy="fixed-window",
         # No X-RateLimit headers: writing them after the view would need the store while the
         # request's own transaction may still hold SQLite's write lock.

@@ -16,12 +16,11 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 
-from fvh import money, preferences, qr, statements, undo
-from fvh.app import db_session
-from fvh.app import settings as app_settings
-from fvh.errors import DomainError, UndoRefused
-from fvh.models import Member, utcnow
-from fvh.routing import MAX_ID
+from fvh.core import money, preferences, qr, statements, undo
+from fvh.core.errors import DomainError, UndoRefused
+from fvh.db.models import Member, utcnow
+from fvh.http.context import app_config, db_session
+from fvh.http.routing import MAX_ID
 from fvh.web import auth, i18n
 from fvh.web.forms import NotificationsForm, show_error
 
@@ -173,7 +172,7 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
 
 def _zone() -> ZoneInfo:
     """The configured local zone (zoneinfo: flask-babel's pytz zones need localize())."""
-    return ZoneInfo(app_settings().timezone)
+    return ZoneInfo(app_config().timezone)
 
 
 def _local_day_start(day: date) -> datetime:

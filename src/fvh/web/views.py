@@ -19,10 +19,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from fvh import access, ledger, logins, members
-from fvh.app import db_session
-from fvh.app import settings as app_settings
-from fvh.errors import ValidationError
+from fvh.core import ledger, logins, members
+from fvh.core.errors import ValidationError
+from fvh.http import access
+from fvh.http.context import app_config, db_session
 from fvh.web import auth, i18n, me
 from fvh.web.common import gui_blueprint
 from fvh.web.forms import LoginForm, PasswordChangeForm, show_error
@@ -92,7 +92,7 @@ def login() -> ResponseReturnValue:
                 form.identifier.data or "",
                 form.password.data or "",
                 ip_address,
-                hash_method=app_settings().password_hash_method,
+                hash_method=app_config().password_hash_method,
             )
         except logins.LoginRefused as exc:
             session.commit()  # the failed attempt counts
@@ -144,7 +144,7 @@ def password() -> ResponseReturnValue:
     form = PasswordChangeForm()
     if form.validate_on_submit():
         session = db_session()
-        method = app_settings().password_hash_method
+        method = app_config().password_hash_method
         if not members.check_password(member, form.current_password.data or "", method):
             form.current_password.errors = [_("Das bisherige Passwort ist falsch.")]
         elif form.password.data == form.current_password.data:

@@ -14,11 +14,11 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, to_utc
 from flask_babel import gettext as _
 
-from fvh import ledger, members, money
-from fvh.app import db_session
-from fvh.errors import DomainError, MemberNotFound, NotFound, ValidationError
-from fvh.models import Member, Transaction
-from fvh.routing import parse_id
+from fvh.core import ledger, members, money
+from fvh.core.errors import DomainError, MemberNotFound, NotFound, ValidationError
+from fvh.db.models import Member, Transaction
+from fvh.http.context import db_session
+from fvh.http.routing import parse_id
 from fvh.web import i18n
 from fvh.web.admin import bp
 from fvh.web.admin.members import member_or_404, render_member

@@ -6,10 +6,10 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from fvh import keys
-from fvh.app import db_session
-from fvh.errors import DomainError, NotFound
-from fvh.models import ApiClient
+from fvh.core import keys
+from fvh.core.errors import DomainError, NotFound
+from fvh.db.models import ApiClient
+from fvh.http.context import db_session
 from fvh.web.admin import bp, confirmation
 from fvh.web.auth import admin_required, current_actor
 from fvh.web.forms import ApiClientForm, ApiKeyForm, ConfirmForm, show_error

@@ -11,10 +11,10 @@ from flask import render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from fvh import ledger, mail, members, registration, tokens
-from fvh.app import db_session
-from fvh.app import settings as app_settings
-from fvh.models import utcnow
+from fvh.core import ledger, members, registration, tokens
+from fvh.db.models import utcnow
+from fvh.http.context import app_config, db_session
+from fvh.ops import mail
 from fvh.web.admin import bp
 from fvh.web.auth import admin_required
 from fvh.web.paging import current_pager
@@ -72,7 +72,7 @@ class MailHealth:
 def mail_health(session: Session) -> MailHealth:
     status = mail.outbox_status(session)
     return MailHealth(
-        configured=mail.smtp_settings(app_settings()).configured,
+        configured=mail.smtp_settings(app_config()).configured,
         status=status,
         stale=status.stale(utcnow()),
     )

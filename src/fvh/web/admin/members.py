@@ -11,11 +11,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from fvh import ledger, members, money, registration
-from fvh.app import db_session
-from fvh.app import settings as app_settings
-from fvh.errors import DomainError, DuplicateCode, DuplicateEmail, MemberNotFound
-from fvh.models import Member
+from fvh.core import ledger, members, money, registration
+from fvh.core.errors import DomainError, DuplicateCode, DuplicateEmail, MemberNotFound
+from fvh.db.models import Member
+from fvh.http.context import app_config, db_session
 from fvh.web import i18n
 from fvh.web.account import public_links
 from fvh.web.admin import bp, confirmation
@@ -64,7 +63,7 @@ def member_new() -> ResponseReturnValue:
                 min_balance_cents=parse_min_balance(form),
             )
             member = members.create(
-                session, data, current_actor(), hash_method=app_settings().password_hash_method
+                session, data, current_actor(), hash_method=app_config().password_hash_method
             )
             registration.welcome(session, member, public_links())
         except DomainError as exc:
@@ -215,7 +214,7 @@ def member_password(member_id: int) -> ResponseReturnValue:
         member,
         password,
         current_actor(),
-        hash_method=app_settings().password_hash_method,
+        hash_method=app_config().password_hash_method,
         must_change=True,
     )
     session.commit()

@@ -13,11 +13,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from fvh import audit, money
-from fvh import settings as system_settings
-from fvh.app import db_session
-from fvh.errors import DomainError
-from fvh.models import AuditEntry, Member, Transaction
+from fvh.core import audit, money, system_settings
+from fvh.core.errors import DomainError
+from fvh.db.models import AuditEntry, Member, Transaction
+from fvh.http.context import db_session
 from fvh.web import i18n
 from fvh.web.admin import bp
 from fvh.web.auth import admin_required, current_actor

@@ -6,11 +6,11 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from fvh import members, tokens
-from fvh.app import db_session
-from fvh.errors import DomainError, MemberNotFound, TokenNotFound
-from fvh.models import Token
-from fvh.routing import parse_id
+from fvh.core import members, tokens
+from fvh.core.errors import DomainError, MemberNotFound, TokenNotFound
+from fvh.db.models import Token
+from fvh.http.context import db_session
+from fvh.http.routing import parse_id
 from fvh.web.admin import bp, confirmation
 from fvh.web.admin.members import member_or_404, render_member
 from fvh.web.auth import admin_required, current_actor

@@ -1,0 +1,512 @@
+"""Members: codes, names, passwords, lock and admin flags."""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import (
+    DEFAULT_PBKDF2_ITERATIONS,
+    check_password_hash,
+    generate_password_hash,
+)
+
+from fvh.core import audit, system_settings
+from fvh.core.errors import (
+    N_,
+    DuplicateCode,
+    DuplicateEmail,
+    MemberNotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from fvh.db import engine as db
+from fvh.db.models import Member
+
+CODE_LENGTH = 10
+BOOTSTRAP_ADMIN_CODE = "9999999999"
+DEFAULT_HASH_METHOD = "pbkdf2:sha256:600000"
+MAX_NAME_LENGTH = 255
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 128
+_CODE_RE = re.compile(r"[0-9]{10}")  # ASCII digits only: \d would admit other scripts
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def validate_code(code: str) -> str:
+    """A member code is exactly ten digits (the QR terminals read code + one letter)."""
+    if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
+        raise ValidationError(N_("Der Code muss aus genau 10 Ziffern bestehen."), "code")
+    return code
+
+
+# Per name field: the message when it is missing and when it is too long.
+_NAME_MESSAGES = {
+    "first_name": (
+        N_("Vorname fehlt."),
+        N_("Vorname ist zu lang (höchstens %(max)d Zeichen)."),
+    ),
+    "last_name": (
+        N_("Nachname fehlt."),
+        N_("Nachname ist zu lang (höchstens %(max)d Zeichen)."),
+    ),
+}
+
+
+def _validate_name(value: object, field: str) -> str:
+    missing, too_long = _NAME_MESSAGES[field]
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(missing, field)
+    value = value.strip()
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValidationError(too_long, field, max=MAX_NAME_LENGTH)
+    return value
+
+
+def normalize_email(email: str | None) -> str | None:
+    """Empty means no address; otherwise a plausible address, stored in lower case."""
+    if email is None or not email.strip():
+        return None
+    email = email.strip().lower()
+    if len(email) > MAX_NAME_LENGTH or not _EMAIL_RE.match(email):
+        raise ValidationError(N_("Keine gültige E-Mail-Adresse."), "email")
+    return email
+
+
+def validate_password(password: str) -> str:
+    """10..128 characters and none of the most common passwords (in any case)."""
+    if not isinstance(password, str) or not (
+        MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
+    ):
+        raise ValidationError(
+            N_("Das Passwort muss %(min)d bis %(max)d Zeichen lang sein."),
+            "password",
+            min=MIN_PASSWORD_LENGTH,
+            max=MAX_PASSWORD_LENGTH,
+        )
+    if is_common_password(password):
+        raise ValidationError(
+            N_("Dieses Passwort gehört zu den häufigsten Passwörtern. Bitte ein anderes wählen."),
+            "password",
+        )
+    return password
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    """The shipped list (data/common_passwords.txt), read once."""
+    text = resources.files("fvh.core").joinpath("data/common_passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def is_common_password(password: str) -> bool:
+    return password.strip().casefold() in _common_passwords()
+
+
+def hash_password(password: str, method: str = DEFAULT_HASH_METHOD) -> str:
+    return generate_password_hash(password, method=method)
+
+
+MIN_PBKDF2_ITERATIONS = 600_000
+MIN_SCRYPT_N = 2**17
+
+
+def _hash_parameters(password_hash: str) -> str:
+    return password_hash.split("$", 1)[0]
+
+
+def is_strong_method(method: str) -> bool:
+    """At least PBKDF2-SHA256 with 600,000 iterations or scrypt with N = 2^17."""
+    parts = method.split(":")
+    try:
+        if parts[0] == "pbkdf2":
+            digest = parts[1] if len(parts) > 1 else "sha256"
+            iterations = int(parts[2]) if len(parts) > 2 else DEFAULT_PBKDF2_ITERATIONS
+            return digest in ("sha256", "sha512") and iterations >= MIN_PBKDF2_ITERATIONS
+        if parts[0] == "scrypt":
+            return int(parts[1]) >= MIN_SCRYPT_N if len(parts) > 1 else False
+    except ValueError:
+        return False
+    return False
+
+
+def check_password(member: Member, password: str, method: str = DEFAULT_HASH_METHOD) -> bool:
+    """Verify a password; a hash made with weaker or other parameters is replaced on success."""
+    if not member.password_hash or not password:
+        return False
+    if not check_password_hash(member.password_hash, password):
+        return False
+    stored = _hash_parameters(member.password_hash)
+    # Replace other parameters, but never a strong hash by a weak one.
+    if stored != method and (is_strong_method(method) or not is_strong_method(stored)):
+        member.password_hash = hash_password(password, method)
+    return True
+
+
+def generate_code(session: Session) -> str:
+    """A random, unused ten-digit code."""
+    while True:
+        code = f"{secrets.randbelow(10**CODE_LENGTH):0{CODE_LENGTH}d}"
+        if session.scalar(select(Member.id).where(Member.code == code)) is None:
+            return code
+
+
+def get_by_code(session: Session, code: str) -> Member:
+    member = session.scalar(select(Member).where(Member.code == validate_code(code)))
+    if member is None:
+        raise MemberNotFound(f"unknown code {code}")
+    return member
+
+
+@dataclass(frozen=True)
+class MemberCard:
+    """What a booking needs to know of its member: who it is and which mails they want.
+
+    Read with one plain query on the terminals' hot path instead of loading a `Member`.
+    """
+
+    id: int
+    code: str
+    first_name: str
+    last_name: str
+    email: str | None
+    notify_bookings: bool
+    notify_zero: bool
+    notify_low_balance: bool
+    low_balance_threshold_cents: int | None
+
+
+CARD_COLUMNS = tuple(Member.__table__.c[f.name] for f in fields(MemberCard))
+_CARD_BY_ID = select(*CARD_COLUMNS).where(Member.__table__.c.id == bindparam("member_id"))
+_CARD_BY_CODE = select(*CARD_COLUMNS).where(Member.__table__.c.code == bindparam("code"))
+_CARD_AND_SETTINGS_BY_CODE = _CARD_BY_CODE.add_columns(system_settings.COLUMN)
+
+
+def card_lookup(code: str) -> db.Lookup[tuple[MemberCard, system_settings.SystemSettings]]:
+    """The card of the member with this code and the system settings, in one round trip (a
+    tap by QR code)."""
+    return db.Lookup(_CARD_AND_SETTINGS_BY_CODE, {"code": code}, _card_and_settings)
+
+
+def _card_and_settings(row: Sequence[Any]) -> tuple[MemberCard, system_settings.SystemSettings]:
+    return MemberCard(*row[:-1]), system_settings.from_column(row[-1])
+
+
+def card(
+    session: Session, *, member_id: int | None = None, code: str | None = None
+) -> MemberCard | None:
+    """The card of the member with this id or code; None when there is none."""
+    if member_id is not None:
+        result = db.execute(session, _CARD_BY_ID, {"member_id": member_id})
+    else:
+        result = db.execute(session, _CARD_BY_CODE, {"code": code})
+    row = result.one_or_none()
+    return MemberCard(*row) if row is not None else None
+
+
+def get(session: Session, member_id: int) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise MemberNotFound(f"unknown member {member_id}")
+    return member
+
+
+def snapshot(member: Member) -> dict[str, object]:
+    """The audited view of a member (never the password hash)."""
+    return {
+        "code": member.code,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "email": member.email,
+        "comment": member.comment,
+        "locked": member.locked,
+        "is_admin": member.is_admin,
+        "min_balance_cents": member.min_balance_cents,
+        "balance_cents": member.balance_cents,
+    }
+
+
+@dataclass(frozen=True)
+class NewMember:
+    first_name: str
+    last_name: str
+    code: str | None = None
+    email: str | None = None
+    password: str | None = None
+    comment: str = ""
+    is_admin: bool = False
+    locked: bool = False
+    min_balance_cents: int | None = None
+    must_change_password: bool = False
+
+
+def create(
+    session: Session,
+    data: NewMember,
+    actor: audit.Actor,
+    *,
+    hash_method: str = DEFAULT_HASH_METHOD,
+) -> Member:
+    """Register a member; the code is generated when none is given."""
+    code = validate_code(data.code) if data.code else generate_code(session)
+    member = Member(
+        code=code,
+        first_name=_validate_name(data.first_name, "first_name"),
+        last_name=_validate_name(data.last_name, "last_name"),
+        email=normalize_email(data.email),
+        comment=(data.comment or "").strip()[:1000],
+        is_admin=data.is_admin,
+        locked=data.locked,
+        min_balance_cents=data.min_balance_cents,
+        must_change_password=data.must_change_password,
+        balance_cents=0,
+        session_version=1,
+    )
+    if data.password:
+        member.password_hash = hash_password(validate_password(data.password), hash_method)
+    _ensure_unique(session, member)
+    session.add(member)
+    _flush_unique(session, member)
+    audit.record(session, actor, "member.create", code, after=snapshot(member))
+    return member
+
+
+def _ensure_unique(session: Session, member: Member) -> None:
+    clash = select(Member.id).where(Member.id != member.id) if member.id else select(Member.id)
+    if session.scalar(clash.where(Member.code == member.code)) is not None:
+        raise DuplicateCode(N_("Der Code %(code)s ist bereits vergeben."), code=member.code)
+    if member.email and session.scalar(clash.where(Member.email == member.email)) is not None:
+        raise DuplicateEmail(
+            N_("Die E-Mail-Adresse %(email)s ist bereits vergeben."), email=member.email
+        )
+
+
+def _flush_unique(session: Session, member: Member) -> None:
+    """Flush, turning a unique-index race lost to a concurrent writer into a domain error."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise DuplicateCode(N_("Code oder E-Mail-Adresse ist bereits vergeben.")) from exc
+
+
+def set_locked(session: Session, member: Member, locked: bool, actor: audit.Actor) -> None:
+    if locked and actor.member_id == member.id:
+        raise PermissionDenied(N_("Sie können sich nicht selbst sperren."))
+    if member.locked == locked:
+        return
+    before = snapshot(member)
+    member.locked = locked
+    if locked:
+        member.session_version += 1
+    else:
+        member.approval_pending = False  # unlocking a self-registration approves it
+    audit.record(
+        session,
+        actor,
+        "member.lock" if locked else "member.unlock",
+        member.code,
+        before=before,
+        after=snapshot(member),
+    )
+    session.flush()
+
+
+def set_password(
+    session: Session,
+    member: Member,
+    password: str,
+    actor: audit.Actor,
+    *,
+    hash_method: str = DEFAULT_HASH_METHOD,
+    must_change: bool = False,
+) -> None:
+    """Set a new password; every other session of the member ends."""
+    member.password_hash = hash_password(validate_password(password), hash_method)
+    member.must_change_password = must_change
+    member.session_version += 1
+    audit.record(session, actor, "member.password", member.code)
+    session.flush()
+
+
+def delete(session: Session, member: Member, actor: audit.Actor) -> None:
+    """Delete a member with their tokens and journal (as the seed says); the audit log keeps it."""
+    if actor.member_id == member.id:
+        raise PermissionDenied(N_("Sie können sich nicht selbst löschen."))
+    if member.is_admin and count_admins(session) <= 1:
+        raise PermissionDenied(N_("Der letzte Administrator kann nicht gelöscht werden."))
+    audit.record(session, actor, "member.delete", member.code, before=snapshot(member))
+    session.delete(member)
+    session.flush()
+
+
+def count_admins(session: Session) -> int:
+    return (
+        session.scalar(select(func.count()).select_from(Member).where(Member.is_admin.is_(True)))
+        or 0
+    )
+
+
+def list_all(session: Session, *, limit: int | None = None, offset: int = 0) -> list[Member]:
+    query = select(Member).order_by(Member.last_name, Member.first_name, Member.id)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def ensure_bootstrap_admin(
+    session: Session, *, hash_method: str = DEFAULT_HASH_METHOD
+) -> str | None:
+    """On an empty database create admin 9999999999 with a random one-time password.
+
+    Returns that password (to be shown once) or None when members already exist.
+    """
+    if session.scalar(select(func.count()).select_from(Member)):
+        return None
+    password = secrets.token_urlsafe(12)
+    create(
+        session,
+        NewMember(
+            code=BOOTSTRAP_ADMIN_CODE,
+            first_name="Admin",
+            last_name="FVH",
+            password=password,
+            is_admin=True,
+            must_change_password=True,
+        ),
+        audit.Actor.system(),
+        hash_method=hash_method,
+    )
+    return password
+
+
+MEMBER_SORTS = {
+    "code": (Member.code,),
+    "name": (Member.last_name, Member.first_name),
+    "first_name": (Member.first_name, Member.last_name),
+    "email": (Member.email,),
+    "balance": (Member.balance_cents,),
+}
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    rows: list[Member]
+    total: int
+
+
+def search(
+    session: Session,
+    text: str = "",
+    *,
+    sort: str = "name",
+    descending: bool = False,
+    only_in_debt: bool = False,
+    limit: int | None = 50,
+    offset: int = 0,
+) -> MemberPage:
+    """Members whose code, name, e-mail or comment contains `text`, sorted and paged."""
+    conditions = []
+    if text.strip():
+        pattern = f"%{text.strip().lower()}%"
+        conditions.append(
+            or_(
+                Member.code.like(pattern),
+                func.lower(Member.first_name).like(pattern),
+                func.lower(Member.last_name).like(pattern),
+                func.lower(Member.email).like(pattern),
+                func.lower(Member.comment).like(pattern),
+            )
+        )
+    if only_in_debt:
+        conditions.append(Member.balance_cents < 0)
+    total = session.scalar(select(func.count()).select_from(Member).where(*conditions)) or 0
+    columns = MEMBER_SORTS.get(sort, MEMBER_SORTS["name"])
+    order = [c.desc() if descending else c.asc() for c in columns]
+    query = select(Member).where(*conditions).order_by(*order, Member.id)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return MemberPage(list(session.scalars(query)), total)
+
+
+@dataclass(frozen=True)
+class Totals:
+    members: int
+    balance_cents: int
+    in_debt: int
+
+
+def totals(session: Session) -> Totals:
+    """How many members, the sum of all balances, how many are below zero."""
+    count, balance, in_debt = session.execute(
+        select(
+            func.count(Member.id),
+            func.coalesce(func.sum(Member.balance_cents), 0),
+            func.coalesce(func.sum(case((Member.balance_cents < 0, 1), else_=0)), 0),
+        )
+    ).one()
+    return Totals(int(count), int(balance), int(in_debt))
+
+
+@dataclass(frozen=True)
+class MemberChanges:
+    first_name: str
+    last_name: str
+    email: str | None
+    comment: str
+    min_balance_cents: int | None
+
+
+def update_details(
+    session: Session, member: Member, changes: MemberChanges, actor: audit.Actor
+) -> None:
+    """Change names, e-mail, comment and own minimum; validated like `create`, audited."""
+    before = snapshot(member)
+    first_name = _validate_name(changes.first_name, "first_name")
+    last_name = _validate_name(changes.last_name, "last_name")
+    email = normalize_email(changes.email)
+    if email and session.scalar(
+        select(Member.id).where(Member.email == email, Member.id != member.id)
+    ):
+        raise DuplicateEmail(N_("Die E-Mail-Adresse %(email)s ist bereits vergeben."), email=email)
+    member.first_name = first_name
+    member.last_name = last_name
+    member.email = email
+    member.comment = (changes.comment or "").strip()[:1000]
+    member.min_balance_cents = changes.min_balance_cents
+    _flush_unique(session, member)
+    after = snapshot(member)
+    if after != before:
+        audit.record(session, actor, "member.update", member.code, before=before, after=after)
+
+
+def set_admin(session: Session, member: Member, is_admin: bool, actor: audit.Actor) -> None:
+    """Grant or revoke admin rights; nobody demotes themself, the last admin stays."""
+    if member.is_admin == is_admin:
+        return
+    if not is_admin:
+        if actor.member_id == member.id:
+            raise PermissionDenied(N_("Sie können sich nicht selbst die Admin-Rechte entziehen."))
+        if count_admins(session) <= 1:
+            raise PermissionDenied(N_("Der letzte Administrator kann nicht entfernt werden."))
+    before = snapshot(member)
+    member.is_admin = is_admin
+    audit.record(
+        session,
+        actor,
+        "member.grant_admin" if is_admin else "member.revoke_admin",
+        member.code,
+        before=before,
+        after=snapshot(member),
+    )
+    session.flush()

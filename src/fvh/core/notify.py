@@ -1,0 +1,122 @@
+"""E-mail notifications: decided in the domain, written to the outbox in the event's transaction.
+
+Nothing here talks to SMTP: `fvh.mail` sends the outbox after commit. Messages are rendered
+when the event happens (so they show the balance of that moment), from one template folder
+per message: `templates/email/<name>/{subject.txt,body.txt,body.html}`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.orm import Session
+
+from fvh.core import system_settings as settings_mod
+from fvh.core.members import MemberCard
+from fvh.core.money import format_cents
+from fvh.db.models import Member, OutboxMessage, UnknownTokenScan, utcnow
+
+RESPONSIBLE = "@responsible"  # expanded to RESPONSIBLE_EMAIL when the message is sent
+TEMPLATE_DIR = Path(__file__).parent / "templates" / "email"
+UNKNOWN_TOKEN_INTERVAL = timedelta(hours=1)
+
+_environment = Environment(
+    loader=FileSystemLoader(TEMPLATE_DIR),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def render(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of one message."""
+    subject = _environment.get_template(f"{template}/subject.txt").render(context).strip()
+    text = _environment.get_template(f"{template}/body.txt").render(context)
+    html = _environment.get_template(f"{template}/body.html").render(context)
+    return " ".join(subject.split()), text, html
+
+
+def enqueue(session: Session, template: str, recipient: str, **context: Any) -> OutboxMessage:
+    """Render a message and add it to the outbox of the current transaction."""
+    subject, text, html = render(template, context)
+    message = OutboxMessage(
+        template=template,
+        recipient=recipient,
+        subject=subject[:255],
+        body_text=text,
+        body_html=html,
+        status="pending",
+        attempts=0,
+        next_attempt_at=utcnow(),
+        last_error="",
+    )
+    session.add(message)
+    return message
+
+
+def _money(system: settings_mod.SystemSettings) -> Any:
+    return lambda cents: format_cents(cents, system.currency, system.decimals, "de")
+
+
+def after_booking(
+    session: Session,
+    member: MemberCard | Member,
+    amount_cents: int,
+    balance_cents: int,
+    description: str,
+    system: settings_mod.SystemSettings | None = None,
+) -> None:
+    """Queue the mails a booking triggers: opt-ins of the member, and the responsible admins.
+
+    Thresholds fire once per crossing: only when this booking took the balance from at or
+    above the threshold to below it, never again on later bookings below it.
+    """
+    system = system or settings_mod.load(session)
+    before = balance_cents - amount_cents
+    context = {
+        "member": member,
+        "amount_cents": amount_cents,
+        "balance_cents": balance_cents,
+        "description": description,
+        "money": _money(system),
+        "organisation": system.organisation_name,
+    }
+    if member.email:
+        if member.notify_bookings:
+            enqueue(session, "booking", member.email, **context)
+        if member.notify_zero and before > 0 >= balance_cents:
+            enqueue(session, "balance_zero", member.email, **context)
+        threshold = member.low_balance_threshold_cents
+        if (
+            member.notify_low_balance
+            and threshold is not None
+            and before >= threshold > balance_cents
+        ):
+            enqueue(session, "low_balance", member.email, threshold_cents=threshold, **context)
+    responsible = system.responsible_threshold_cents
+    if before >= responsible > balance_cents:
+        enqueue(
+            session, "responsible_low_balance", RESPONSIBLE, threshold_cents=responsible, **context
+        )
+
+
+def unknown_token(session: Session, scan: UnknownTokenScan, token_hex: str) -> bool:
+    """Tell the responsible admins about an unknown token, at most once an hour per token."""
+    now = utcnow()
+    if scan.notified_at is not None and now - scan.notified_at < UNKNOWN_TOKEN_INTERVAL:
+        return False
+    scan.notified_at = now
+    enqueue(
+        session,
+        "unknown_token",
+        RESPONSIBLE,
+        token_hex=token_hex,
+        terminal=scan.last_terminal,
+        seen_at=now,
+        scan_count=scan.scan_count,
+        organisation=settings_mod.load(session).organisation_name,
+    )
+    return True

@@ -1,0 +1,259 @@
+"""A member's statement (journal with running balance) as CSV or PDF, and data for their charts.
+
+Plain domain code: the door passes the words (translated), the money formatter and the time
+zone; nothing here knows about requests or languages.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fvh.db.models import Member, Transaction
+
+TERMINAL_KIND = "api_key"
+MAX_CHART_POINTS = 500
+# Spreadsheet programs run a cell that starts with one of these as a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+Money = Callable[[int], str]
+
+
+@dataclass(frozen=True)
+class Line:
+    created_at: datetime  # UTC
+    amount_cents: int
+    description: str
+    booked_by: str
+    balance_cents: int  # after this entry
+
+
+@dataclass(frozen=True)
+class Statement:
+    member_code: str
+    member_name: str
+    date_from: datetime | None  # inclusive, UTC
+    date_to: datetime | None  # exclusive, UTC
+    opening_balance_cents: int
+    closing_balance_cents: int
+    lines: list[Line]
+
+
+def build(
+    session: Session,
+    member: Member,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+) -> Statement:
+    """The member's entries in [date_from, date_to), oldest first, with the balance after each."""
+    opening = 0
+    if date_from is not None:
+        opening = int(
+            session.scalar(
+                select(func.coalesce(func.sum(Transaction.amount_cents), 0)).where(
+                    Transaction.member_id == member.id, Transaction.created_at < date_from
+                )
+            )
+            or 0
+        )
+    conditions = [Transaction.member_id == member.id]
+    if date_from is not None:
+        conditions.append(Transaction.created_at >= date_from)
+    if date_to is not None:
+        conditions.append(Transaction.created_at < date_to)
+    entries = session.scalars(
+        select(Transaction).where(*conditions).order_by(Transaction.created_at, Transaction.id)
+    )
+    balance = opening
+    lines = []
+    for entry in entries:
+        balance += entry.amount_cents
+        lines.append(
+            Line(
+                entry.created_at,
+                entry.amount_cents,
+                entry.description,
+                entry.booked_by_label,
+                balance,
+            )
+        )
+    return Statement(member.code, member.full_name, date_from, date_to, opening, balance, lines)
+
+
+def local_time(value: datetime, zone: tzinfo) -> str:
+    """A stored UTC time as `2026-11-27 14:05` in the given zone (unambiguous in any language)."""
+    return value.replace(tzinfo=UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _cell(text: str) -> str:
+    """Neutralise text that a spreadsheet would otherwise run as a formula."""
+    return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def to_csv(statement: Statement, headers: Sequence[str], money: Money, zone: tzinfo) -> bytes:
+    """UTF-8 CSV (with BOM, `;`-separated, as spreadsheet programs in Germany expect).
+
+    `headers`: time, amount, description, booked by, balance.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(headers)
+    for line in statement.lines:
+        writer.writerow(
+            [
+                local_time(line.created_at, zone),
+                money(line.amount_cents),
+                _cell(line.description),
+                _cell(line.booked_by),
+                money(line.balance_cents),
+            ]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def to_pdf(
+    statement: Statement,
+    words: Mapping[str, str],
+    money: Money,
+    zone: tzinfo,
+    organisation: str,
+) -> bytes:
+    """A printable statement. `words`: title, period, opening, closing, time, description,
+    booked_by, amount, balance, none, all (translated by the door)."""
+    from fpdf.enums import TableBordersLayout  # fpdf2 loads in 0.3 s: only when a PDF is made
+
+    from fvh.core.pdf import new_document, pdf_text
+
+    pdf = new_document(f"{organisation} · {statement.member_name} ({statement.member_code})")
+    pdf.set_title(pdf_text(f"{words['title']} {statement.member_code}"))
+    pdf.add_page()
+    pdf.set_font("helvetica", "B", 16)
+    pdf.cell(0, 9, pdf_text(words["title"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", size=11)
+    for text in (
+        organisation,
+        f"{statement.member_name} ({statement.member_code})",
+        f"{words['period']}: {_period(statement, zone, words)}",
+        f"{words['opening']}: {money(statement.opening_balance_cents)}",
+    ):
+        pdf.cell(0, 6, pdf_text(text), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("helvetica", size=9)
+    with pdf.table(
+        col_widths=(30, 70, 40, 25, 25),
+        text_align=("LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT"),
+        borders_layout=TableBordersLayout.HORIZONTAL_LINES,
+        line_height=5,
+        first_row_as_headings=True,
+    ) as table:
+        header = table.row()
+        for key in ("time", "description", "booked_by", "amount", "balance"):
+            header.cell(pdf_text(words[key]))
+        for line in statement.lines:
+            row = table.row()
+            row.cell(local_time(line.created_at, zone))
+            row.cell(pdf_text(line.description))
+            row.cell(pdf_text(line.booked_by))
+            row.cell(pdf_text(money(line.amount_cents)))
+            row.cell(pdf_text(money(line.balance_cents)))
+    if not statement.lines:
+        pdf.cell(0, 6, pdf_text(words["none"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("helvetica", "B", 11)
+    pdf.cell(0, 6, pdf_text(f"{words['closing']}: {money(statement.closing_balance_cents)}"))
+    return bytes(pdf.output())
+
+
+def _period(statement: Statement, zone: tzinfo, words: Mapping[str, str]) -> str:
+    if statement.date_from is None and statement.date_to is None:
+        return words["all"]
+    start = local_time(statement.date_from, zone)[:10] if statement.date_from else "…"
+    end = (
+        local_time(statement.date_to - timedelta(seconds=1), zone)[:10]
+        if statement.date_to
+        else "…"
+    )
+    return f"{start} – {end}"
+
+
+# --- Chart data -------------------------------------------------------------------------
+
+
+def balance_history(session: Session, member: Member) -> list[tuple[datetime, int]]:
+    """(time, balance after) of the member's newest entries, oldest first.
+
+    Counted backwards from the current balance, so the journal before them need not be read.
+    """
+    entries = session.execute(
+        select(Transaction.created_at, Transaction.amount_cents)
+        .where(Transaction.member_id == member.id)
+        .order_by(Transaction.created_at.desc(), Transaction.id.desc())
+        .limit(MAX_CHART_POINTS)
+    ).all()
+    balance = member.balance_cents
+    points = []
+    for created_at, amount in entries:
+        points.append((created_at, balance))
+        balance -= amount
+    points.reverse()
+    return points
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _previous_month(day: date) -> date:
+    return (day - timedelta(days=1)).replace(day=1)
+
+
+def consumption(
+    session: Session, member: Member, now: datetime, zone: tzinfo, periods: int = 12
+) -> dict[str, list[tuple[str, int]]]:
+    """What the member consumed at terminals (not undone), per week and per month.
+
+    Returns {"week": [("2026-W47", cents), ...], "month": [("2026-11", cents), ...]}, the
+    last `periods` of each, oldest first, empty periods included.
+    """
+    today = now.replace(tzinfo=UTC).astimezone(zone).date()
+    weeks = [_week_start(today) - timedelta(weeks=n) for n in reversed(range(periods))]
+    months = [_month_start(today)]
+    for _ in range(periods - 1):
+        months.insert(0, _previous_month(months[0]))
+    earliest = min(weeks[0], months[0])
+    # A little earlier in UTC than local midnight, so no local day is cut off.
+    since = datetime.combine(earliest, datetime.min.time()) - timedelta(days=1)
+    undone = select(Transaction.reverses_id).where(Transaction.reverses_id.is_not(None))
+    rows = session.execute(
+        select(Transaction.created_at, Transaction.amount_cents).where(
+            Transaction.member_id == member.id,
+            Transaction.booked_by_kind == TERMINAL_KIND,
+            Transaction.amount_cents < 0,
+            Transaction.created_at >= since,
+            Transaction.id.not_in(undone),
+        )
+    ).all()
+    per_week = dict.fromkeys(weeks, 0)
+    per_month = dict.fromkeys(months, 0)
+    for created_at, amount in rows:
+        day = created_at.replace(tzinfo=UTC).astimezone(zone).date()
+        if _week_start(day) in per_week:
+            per_week[_week_start(day)] -= amount
+        if _month_start(day) in per_month:
+            per_month[_month_start(day)] -= amount
+    return {
+        "week": [
+            (f"{w.isocalendar().year}-W{w.isocalendar().week:02d}", c) for w, c in per_week.items()
+        ],
+        "month": [(f"{m.year}-{m.month:02d}", c) for m, c in per_month.items()],
+    }

@@ -1,0 +1,242 @@
+"""NFC tokens: raw bytes (1..32) that terminals send base64-encoded and admins type as hex."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, contains_eager, joinedload
+
+from fvh.core import audit, members, notify, system_settings
+from fvh.core.errors import N_, DuplicateToken, TokenNotFound, ValidationError
+from fvh.db import engine as db
+from fvh.db.models import Member, Token, UnknownTokenScan, utcnow
+
+MAX_TOKEN_BYTES = 32
+_HEX_SEPARATORS = re.compile(r"[\s:\-]")
+# last_used is written at most this often per token, so that most taps write only the booking.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _check_length(data: bytes, field: str) -> bytes:
+    if not 1 <= len(data) <= MAX_TOKEN_BYTES:
+        raise ValidationError(
+            N_("Ein Token hat 1 bis %(max)d Bytes, nicht %(length)d."),
+            field,
+            max=MAX_TOKEN_BYTES,
+            length=len(data),
+        )
+    return data
+
+
+def parse_hex(text: str) -> bytes:
+    """Hex as admins type it: case, spaces, colons and dashes do not matter."""
+    cleaned = _HEX_SEPARATORS.sub("", text or "")
+    if len(cleaned) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", cleaned):
+        raise ValidationError(N_("Keine gültige Hex-Eingabe (z. B. 04:A2:2B:1C)."), "token")
+    return _check_length(bytes.fromhex(cleaned), "token")
+
+
+def parse_base64(text: object) -> bytes:
+    """Base64 as terminals send it (standard alphabet, padding required)."""
+    if not isinstance(text, str):
+        raise ValidationError(N_("Das Feld 'token' muss ein Base64-Text sein."), "token")
+    try:
+        data = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationError(N_("Das Feld 'token' ist kein gültiges Base64."), "token") from exc
+    return _check_length(data, "token")
+
+
+def to_hex(data: bytes) -> str:
+    """Display form, e.g. `04:A2:2B:1C`."""
+    return ":".join(f"{b:02X}" for b in data)
+
+
+def find(session: Session, data: bytes) -> Token | None:
+    """The token with these bytes, its member loaded in the same query."""
+    return session.scalar(select(Token).options(joinedload(Token.member)).where(Token.data == data))
+
+
+@dataclass(frozen=True)
+class TokenOwner:
+    """A token as a tap needs it: its id, when it was last used, and its member's card."""
+
+    token_id: int
+    last_used_at: datetime | None
+    member: members.MemberCard
+
+
+_TOKENS = Token.__table__
+_OWNER_AND_SETTINGS = (
+    select(_TOKENS.c.id, _TOKENS.c.last_used_at, *members.CARD_COLUMNS, system_settings.COLUMN)
+    .join_from(_TOKENS, Member.__table__, Member.__table__.c.id == _TOKENS.c.member_id)
+    .where(_TOKENS.c.data == bindparam("data"))
+)
+_NOTE_USE = (
+    update(_TOKENS)
+    .where(_TOKENS.c.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now"))
+)
+
+
+def owner_lookup(data: bytes) -> db.Lookup[tuple[TokenOwner, system_settings.SystemSettings]]:
+    """The token with these bytes, its member and the system settings: what a tap needs, in
+    one plain query (one round trip)."""
+    return db.Lookup(_OWNER_AND_SETTINGS, {"data": data}, _owner_and_settings)
+
+
+def _owner_and_settings(
+    row: Sequence[Any],
+) -> tuple[TokenOwner, system_settings.SystemSettings]:
+    token = TokenOwner(row[0], row[1], members.MemberCard(*row[2:-1]))
+    return token, system_settings.from_column(row[-1])
+
+
+def get(session: Session, token_id: int) -> Token:
+    token = session.get(Token, token_id)
+    if token is None:
+        raise TokenNotFound(f"unknown token {token_id}")
+    return token
+
+
+def add(session: Session, member: Member, data: bytes, name: str, actor: audit.Actor) -> Token:
+    """Assign a token to a member; a token someone already owns is refused, naming the owner."""
+    existing = find(session, data)
+    if existing is not None:
+        owner = existing.member
+        raise DuplicateToken(
+            N_("Der Token %(token)s gehört bereits %(owner)s (%(code)s)."),
+            owner.full_name,
+            token=to_hex(data),
+            owner=owner.full_name,
+            code=owner.code,
+        )
+    name = (name or "").strip()
+    if len(name) > 255:
+        raise ValidationError(N_("Der Name ist zu lang (höchstens 255 Zeichen)."), "name")
+    token = Token(member_id=member.id, data=data, name=name)
+    session.add(token)
+    # An assigned token is no longer unknown.
+    scan = session.scalar(select(UnknownTokenScan).where(UnknownTokenScan.data == data))
+    if scan is not None:
+        session.delete(scan)
+    session.flush()
+    audit.record(
+        session, actor, "token.add", member.code, after={"token": to_hex(data), "name": name}
+    )
+    return token
+
+
+def remove(session: Session, token: Token, actor: audit.Actor) -> None:
+    audit.record(
+        session,
+        actor,
+        "token.delete",
+        token.member.code,
+        before={"token": to_hex(token.data), "name": token.name},
+    )
+    session.delete(token)
+    session.flush()
+
+
+def note_use(session: Session, token: TokenOwner) -> None:
+    """Set the token's `last_used_at`, at most once per resolution interval."""
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        db.execute(session, _NOTE_USE, {"token_id": token.token_id, "now": now})
+
+
+def record_unknown_scan(session: Session, data: bytes, terminal: str) -> UnknownTokenScan:
+    """Remember a token that no member owns, so an admin can assign it with one click."""
+    now = utcnow()
+    query = select(UnknownTokenScan).where(UnknownTokenScan.data == data)
+    scan = session.scalar(query)
+    if scan is None:
+        new = UnknownTokenScan(
+            data=data,
+            first_seen_at=now,
+            last_seen_at=now,
+            scan_count=1,
+            last_terminal=terminal[:255],
+        )
+        try:
+            with session.begin_nested():
+                session.add(new)
+            notify.unknown_token(session, new, to_hex(data))
+            return new
+        except IntegrityError:  # a concurrent scan of the same token inserted it first
+            scan = session.scalars(query).one()
+    scan.last_seen_at = now
+    scan.scan_count += 1
+    scan.last_terminal = terminal[:255]
+    notify.unknown_token(session, scan, to_hex(data))
+    session.flush()
+    return scan
+
+
+def unknown_scans(session: Session, limit: int = 20) -> list[UnknownTokenScan]:
+    """Tokens terminals presented that nobody owns, most recently seen first."""
+    query = select(UnknownTokenScan).order_by(UnknownTokenScan.last_seen_at.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def get_unknown_scan(session: Session, scan_id: int) -> UnknownTokenScan:
+    scan = session.get(UnknownTokenScan, scan_id)
+    if scan is None:
+        raise TokenNotFound(f"unknown scan {scan_id}")
+    return scan
+
+
+def dismiss_unknown_scan(session: Session, scan: UnknownTokenScan) -> None:
+    """Forget an unknown scan (e.g. a card that will never be assigned)."""
+    session.delete(scan)
+    session.flush()
+
+
+def rename(session: Session, token: Token, name: str, actor: audit.Actor) -> Token:
+    """Change a token's name (what it is: key fob, phone, ...); the audit log keeps both."""
+    name = (name or "").strip()
+    if len(name) > 255:
+        raise ValidationError(N_("Der Name ist zu lang (höchstens 255 Zeichen)."), "name")
+    if name == token.name:
+        return token
+    before = token.name
+    token.name = name
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "token.rename",
+        token.member.code,
+        before={"token": to_hex(token.data), "name": before},
+        after={"token": to_hex(token.data), "name": name},
+    )
+    return token
+
+
+@dataclass(frozen=True)
+class TokenPage:
+    rows: list[Token]
+    total: int
+
+
+def list_assigned(session: Session, *, limit: int = 50, offset: int = 0) -> TokenPage:
+    """Every member's tokens, by owner name, the owner loaded in the same query."""
+    total = session.scalar(select(func.count()).select_from(Token)) or 0
+    query = (
+        select(Token)
+        .join(Token.member)
+        .options(contains_eager(Token.member))
+        .order_by(Member.last_name, Member.first_name, Member.id, Token.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return TokenPage(list(session.scalars(query)), total)

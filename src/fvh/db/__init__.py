@@ -1,0 +1,2 @@
+"""The database layer: engines and sessions, the SQLite writer queue, the tables
+and their migrations. It knows no domain rule."""

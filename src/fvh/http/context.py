@@ -1,0 +1,49 @@
+"""The current request's database session and configuration, as the Flask tutorial's `db.py`.
+
+The doors get both from here, never from the factory: `fvh.app` assembles the app and calls
+`init_app`; each request opens its session on first use, and the door commits it at its
+boundary. Whatever is left uncommitted when the request ends is rolled back.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from fvh.config import Config
+from fvh.db.engine import Database
+
+_DATABASE = "fvh_db"
+
+
+def init_app(app: Flask, config: Config) -> None:
+    """Attach the configuration and the Database (engine, sessions) to the app."""
+    app.config["FVH"] = config
+    app.extensions[_DATABASE] = Database(
+        config.resolved_database_url, pool_size=config.mysql_pool_size
+    )
+    app.teardown_appcontext(_close_session)
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()  # anything the door did not commit explicitly is discarded
+        session.close()
+
+
+def database(app: Flask | None = None) -> Database:
+    """The app's Database: of the current app unless one is given."""
+    return (app or current_app).extensions[_DATABASE]
+
+
+def db_session() -> Session:
+    """The session of the current request; the door commits it at its boundary."""
+    if "db_session" not in g:
+        g.db_session = database().sessionmaker()
+    return g.db_session
+
+
+def app_config(app: Flask | None = None) -> Config:
+    """The configuration (environment and `.env`) of the current app unless one is given."""
+    return (app or current_app).config["FVH"]

@@ -1,0 +1,188 @@
+"""Running the app: gunicorn in production, Flask's server only in debug mode."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+from typing import Any
+
+import click
+from gunicorn import glogging
+from gunicorn.app.base import BaseApplication
+from sqlalchemy.engine import make_url
+
+from fvh.config import Config
+from fvh.http import context
+
+# The path without its query string: reset links carry one-time tokens there.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" rid=%({x-request-id}o)s'
+
+
+class AccessLogger(glogging.Logger):
+    """gunicorn's logger, building only the fields of ACCESS_LOG_FORMAT for each line.
+
+    gunicorn's own `atoms` copies every request header, response header and environ entry
+    into the line's fields, which cost a terminal request about a tenth of a millisecond.
+    The line is formatted here and logged as it is: gunicorn would wrap the fields in a
+    case-insensitive mapping first, for formats that name headers in any case.
+    """
+
+    def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
+        if not self.access_log_enabled:
+            return
+        try:
+            self.access_log.info(ACCESS_LOG_FORMAT % self.atoms(resp, req, environ, request_time))
+        except Exception:
+            self.exception("access log line failed")
+
+    def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict[str, Any]:
+        status = resp.status
+        sent = getattr(resp, "sent", None)
+        request_id = next(
+            (value for name, value in resp.headers if name.lower() == "x-request-id"), "-"
+        )
+        return {
+            "h": environ.get("REMOTE_ADDR", "-"),
+            "m": environ.get("REQUEST_METHOD"),
+            "U": environ.get("PATH_INFO"),
+            "H": environ.get("SERVER_PROTOCOL"),
+            "s": status.split(None, 1)[0] if isinstance(status, str) else status,
+            "b": str(sent) if sent is not None else "-",
+            "M": request_time.seconds * 1000 + request_time.microseconds // 1000,
+            "a": environ.get("HTTP_USER_AGENT", "-"),
+            "{x-request-id}o": request_id,
+        }
+
+
+def default_workers(config: Config) -> int:
+    """GUNICORN_WORKERS, else CPUs + 1 (at most 8); as many as CPUs (at least 2) on SQLite.
+
+    A tap is CPU work in the worker and in the database, which usually shares the machine:
+    processes beyond the cores mostly preempt each other. SQLite lets one writer in at a
+    time, and a preempted writer holds everybody up: with 5 workers on 2 cores p99 was three
+    times as long as with 3, and 2 beat 3 once the writers slept in `flock`. On MariaDB 3
+    workers beat 2 × CPUs + 1 = 5 (BENCHMARKS.md).
+    """
+    if config.gunicorn_workers > 0:
+        return config.gunicorn_workers
+    cpus = multiprocessing.cpu_count()
+    if make_url(config.resolved_database_url).get_backend_name() == "sqlite":
+        return min(max(cpus, 2), 8)  # two at least: a slow page does not stop the terminals
+    return min(cpus + 1, 8)
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges from the shared metrics folder."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def _post_worker_init(worker: Any) -> None:
+    """Each worker sends the outbox in a background thread (claims keep them apart)."""
+    start_outbox_worker(worker.wsgi)
+
+
+def start_outbox_worker(app: Any) -> None:
+    """Background threads of a server process: the mail outbox and hourly housekeeping."""
+    from fvh.ops.mail import OutboxWorker, smtp_settings
+    from fvh.ops.maintenance import MaintenanceThread
+
+    database, config = context.database(app), context.app_config(app)
+    settings = smtp_settings(config)
+    if settings.configured:
+        OutboxWorker(database, settings).start()
+    MaintenanceThread(database, config).start()
+
+
+WORKER_CLASSES = ("sync", "gthread")
+
+
+def memory_dir() -> str | None:
+    """A folder in memory (/dev/shm) for the files workers write on every request, if the
+    system has one; None: the temp dir, on the disk.
+
+    A sync worker touches its heartbeat file (which tells the master it lives) before every
+    connection it waits for, and the metrics live in memory-mapped files: on a disk each is
+    a metadata or page write that ext4 journals and writes back, and that waits when the
+    disk is busy (gunicorn's documentation recommends memory for the heartbeat too).
+    """
+    shm = "/dev/shm"  # noqa: S108 - gunicorn and tempfile make private files there
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+
+
+def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:
+    if config.gunicorn_worker_class not in WORKER_CLASSES:
+        raise click.ClickException(
+            f"GUNICORN_WORKER_CLASS must be one of {', '.join(WORKER_CLASSES)}, "
+            f"not {config.gunicorn_worker_class!r}."
+        )
+    return {
+        "child_exit": _child_exit,
+        "post_worker_init": _post_worker_init,
+        "bind": bind,
+        "workers": default_workers(config),
+        "worker_class": config.gunicorn_worker_class,
+        "threads": max(1, config.gunicorn_threads),
+        "timeout": 30,
+        "worker_tmp_dir": memory_dir(),
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "accesslog": "-",
+        "errorlog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "logger_class": AccessLogger,
+        "loglevel": config.log_level.lower(),
+    }
+
+
+class FvhGunicorn(BaseApplication):
+    """gunicorn with our settings; each worker builds its own app (no connections shared)."""
+
+    def __init__(self, config: Config, mode: str, options: dict[str, Any]) -> None:
+        self.fvh_config = config
+        self.mode = mode
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from fvh.app import create_app
+
+        return create_app(self.fvh_config, mode=self.mode)
+
+
+def run(
+    config: Config, part: str | None, *, host: str | None = None, port: int | None = None
+) -> None:
+    """Serve `part` ("api", "gui" or None for both) until interrupted."""
+    if part == "gui":
+        mode, host, port, debug = (
+            "gui",
+            host or config.gui_host,
+            port or config.gui_port,
+            config.gui_debug,
+        )
+    else:
+        mode = "api" if part == "api" else "combined"
+        host, port = host or config.api_host, port or config.api_port
+        debug = config.api_debug if part == "api" else config.debug
+    url = f"http://{host}:{port}/"
+    click.echo(f"FVH ({mode}) listening on {url}")
+    if mode == "combined":
+        click.echo(f"  GUI: {url}   API: {url.rstrip('/')}{config.api_prefix}/")
+    if debug:
+        from fvh.app import create_app
+
+        app = create_app(config, mode=mode)
+        start_outbox_worker(app)
+        app.run(host=host, port=port, debug=True, use_reloader=False)
+        return
+    # Workers share their metrics through files in a folder that lives as long as the server.
+    with tempfile.TemporaryDirectory(prefix="fvh-metrics-", dir=memory_dir()) as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        FvhGunicorn(config, mode, gunicorn_options(config, f"{host}:{port}")).run()

@@ -1,0 +1,266 @@
+"""`fvh db upgrade` + `fvh serve` as an operator runs them: real gunicorn on a free port."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import click
+import pytest
+
+FVH = [sys.executable, "-m", "fvh"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _request(url: str, *, method: str = "GET", body: dict | None = None, key: str | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("X-API-Key", key)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'fvh.sqlite3'}",
+        "DATA_DIR": str(tmp_path),
+        "GUNICORN_WORKERS": "2",
+    }
+    environment.pop("APP_SECRET", None)  # `fvh db upgrade` creates one in DATA_DIR
+    environment.pop("API_DEBUG", None)
+    environment.pop("GUI_DEBUG", None)
+    return environment
+
+
+def _fvh(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [*FVH, *args], env=env, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+
+def _start(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*FVH, "serve", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_until_up(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:  # refused, reset or timed out while the workers start: not up yet
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not come up")
+
+
+def _stop(process: subprocess.Popen) -> str:
+    os.killpg(process.pid, signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    return output
+
+
+def test_upgrade_then_serve_combined_with_gunicorn(env):
+    first = _fvh(env, "db", "upgrade")
+    assert "9999999999" in first
+    _fvh(env, "member", "add", "1234567890", "Max", "Muster")
+    _fvh(env, "book", "1234567890", "3", "Einzahlung")
+    key = _fvh(env, "api-key", "create", "Kasse").strip()
+    admin_key = _fvh(env, "api-key", "create", "Monitoring", "--scope", "admin").strip()
+
+    port = _free_port()
+    process = _start(env, "--port", str(port))
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_up(f"{base}/api/health", process)
+        status, body = _request(
+            f"{base}/api/person/1234567890/transaktion",
+            method="PUT",
+            body={"beschreibung": "Kasse Theke"},
+            key=key,
+        )
+        assert (status, body["saldo"], body["vorname"]) == (200, 2, "Max")
+        assert _request(f"{base}/api/version")[0] == 401
+        for _ in range(3):  # spread over the workers; metrics must add up across them
+            _request(
+                f"{base}/api/person/1234567890/transaktion",
+                method="PUT",
+                body={"beschreibung": "Kasse Theke"},
+                key=key,
+            )
+        metrics = urllib.request.Request(f"{base}/metrics", headers={"X-API-Key": admin_key})
+        with urllib.request.urlopen(metrics, timeout=10) as response:
+            text = response.read().decode()
+        assert 'fvh_bookings_total{endpoint="api.book_by_code",outcome="booked"} 3.0' in text
+        assert 'fvh_bookings_total{endpoint="api.book_by_code",outcome="block"} 1.0' in text
+        with urllib.request.urlopen(f"{base}/", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        output = _stop(process)
+    assert "gunicorn" in output.lower() or "Booting worker" in output
+    assert f"http://127.0.0.1:{port}/" in output
+    assert key not in output  # keys never reach the logs
+    assert admin_key not in output
+    assert "rid=" in output  # access log lines carry the request id
+    assert re.search(
+        r'"PUT /api/person/1234567890/transaktion HTTP/1\.[01]" 200 \d+ \d+ms "[^"]*" '
+        r"rid=[0-9a-f]{32}",
+        output,
+    ), output
+    assert process.returncode == 0
+
+
+def test_serve_api_and_gui_apart(env):
+    _fvh(env, "db", "upgrade")
+    api_port, gui_port = _free_port(), _free_port()
+    api = _start(env, "api", "--port", str(api_port))
+    gui = _start(env, "gui", "--port", str(gui_port))
+    try:
+        _wait_until_up(f"http://127.0.0.1:{api_port}/health", api)
+        _wait_until_up(f"http://127.0.0.1:{gui_port}/", gui)
+        assert _status(f"http://127.0.0.1:{api_port}/api/health") == 404
+        assert _status(f"http://127.0.0.1:{gui_port}/health") == 404
+    finally:
+        _stop(api)
+        _stop(gui)
+
+
+def test_serve_refuses_an_unmigrated_database(env):
+    result = subprocess.run([*FVH, "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "fvh db upgrade" in result.stderr
+
+
+def test_serve_refuses_the_placeholder_secret_before_listening(env):
+    _fvh(env, "db", "upgrade")
+    result = subprocess.run(
+        [*FVH, "serve", "--port", str(_free_port())],
+        env={**env, "APP_SECRET": "change-me"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "APP_SECRET" in result.stderr
+    assert "listening" not in result.stdout
+
+
+def test_serve_refuses_a_missing_secret(env, tmp_path):
+    _fvh(env, "db", "upgrade")  # creates DATA_DIR/app_secret ...
+    (tmp_path / "app_secret").unlink()  # ... which an operator might lose
+    result = subprocess.run(
+        [*FVH, "serve", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "APP_SECRET is missing" in result.stderr
+
+
+def test_worker_class_is_checked_before_gunicorn_starts():
+    from fvh.config import load_config
+    from fvh.ops.serving import gunicorn_options
+
+    options = gunicorn_options(load_config(env_file=False), "127.0.0.1:0")
+    assert (options["worker_class"], options["threads"]) == ("sync", 1)
+    threaded = load_config(
+        {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": 4}, env_file=False
+    )
+    assert gunicorn_options(threaded, "127.0.0.1:0")["threads"] == 4
+    with pytest.raises(click.ClickException, match="GUNICORN_WORKER_CLASS"):
+        gunicorn_options(load_config({"GUNICORN_WORKER_CLASS": "eventlet"}, env_file=False), "x")
+
+
+def test_default_worker_count_depends_on_the_backend(monkeypatch):
+    from fvh.config import load_config
+    from fvh.ops.serving import default_workers
+
+    monkeypatch.setattr("multiprocessing.cpu_count", lambda: 2)
+    sqlite = load_config({"DATABASE_URL": "sqlite:///x.sqlite3"}, env_file=False)
+    mariadb = load_config({"DATABASE_URL": "mysql+mysqlconnector://u@h/db"}, env_file=False)
+    assert (default_workers(sqlite), default_workers(mariadb)) == (2, 3)
+    fixed = load_config({"DATABASE_URL": "sqlite:///x", "GUNICORN_WORKERS": 7}, env_file=False)
+    assert default_workers(fixed) == 7
+
+
+def test_workers_tell_the_master_they_live_through_memory_not_the_disk():
+    from fvh.config import load_config
+    from fvh.ops.serving import gunicorn_options, memory_dir
+
+    options = gunicorn_options(load_config(env_file=False), "127.0.0.1:0")
+    assert options["worker_tmp_dir"] == memory_dir() == "/dev/shm"  # Linux has it
+
+
+def test_access_log_line_has_every_field_of_its_format(tmp_path):
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config as GunicornConfig
+
+    from fvh.ops.serving import ACCESS_LOG_FORMAT, AccessLogger
+
+    settings = GunicornConfig()
+    settings.set("accesslog", str(tmp_path / "access.log"))
+    settings.set("access_log_format", ACCESS_LOG_FORMAT)
+    logger = AccessLogger(settings)
+    response = SimpleNamespace(
+        status="201 CREATED", sent=42, headers=[("X-Request-ID", "abc"), ("Content-Length", "42")]
+    )
+    environ = {
+        "REMOTE_ADDR": "10.0.0.7",
+        "REQUEST_METHOD": "PUT",
+        "PATH_INFO": "/api/nfc-transaktion",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "QUERY_STRING": "token=secret",
+        "HTTP_USER_AGENT": "Terminal/1.0",
+    }
+    atoms = logger.atoms(response, None, environ, timedelta(milliseconds=12, microseconds=900))
+    line = ACCESS_LOG_FORMAT % atoms
+    assert line == '10.0.0.7 "PUT /api/nfc-transaktion HTTP/1.1" 201 42 12ms "Terminal/1.0" rid=abc'
+    assert "secret" not in line  # the query string is never logged
+    # What `access` writes is that line, a "%" in the path left as it is.
+    environ["PATH_INFO"] = "/api/person/100%25"
+    logger.access(response, None, environ, timedelta(milliseconds=3))
+    written = (tmp_path / "access.log").read_text()
+    assert (
+        written
+        == line.replace("/api/nfc-transaktion", "/api/person/100%25").replace("12ms", "3ms") + "\n"
+    )
