@@ -39,9 +39,10 @@ test: $(DEV_STAMP) ## Install and run the whole test suite
 test-quick: $(DEV_STAMP) ## The quick loop: the suite without the slow tests
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
-lint: $(DEV_STAMP) ## ruff lint and format check
+lint: $(DEV_STAMP) ## ruff lint and format check, the layer contracts (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 format: $(DEV_STAMP) ## Format the code with ruff
 	$(BIN)/ruff check --fix .
