@@ -25,8 +25,8 @@ from fvh.http import access
 from fvh.http.context import app_config, db_session
 from fvh.web import auth
 from fvh.web.common import gui_blueprint
-from fvh.web.forms import show_error
 from fvh.web.limiter import form_limited
+from fvh.web.outcome import attempt
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +125,9 @@ def forgot_password() -> ResponseReturnValue:
         status = 503 if request.method == "POST" else 200
         return render_template("web/account/forgot.html", form=None), status
     if form.validate_on_submit():
-        session = db_session()
-        try:
-            account_tokens.request_password_reset(session, form.email.data or "", links)
-        except ValidationError as exc:
-            session.rollback()
-            show_error(form, exc)
-        else:
-            session.commit()
+        with attempt(form, errors=ValidationError) as outcome:
+            account_tokens.request_password_reset(db_session(), form.email.data or "", links)
+        if outcome.ok:
             return render_template("web/account/reset_sent.html")
     status = 400 if form.errors else 200
     return render_template("web/account/forgot.html", form=form), status
@@ -154,20 +149,16 @@ def reset_password() -> ResponseReturnValue:
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
-            member = account_tokens.reset_password(
-                session,
-                token,
-                form.password.data or "",
-                hash_method=app_config().password_hash_method,
-            )
+            with attempt(form, errors=ValidationError) as outcome:
+                member = account_tokens.reset_password(
+                    session,
+                    token,
+                    form.password.data or "",
+                    hash_method=app_config().password_hash_method,
+                )
         except (account_tokens.TokenInvalid, account_tokens.TokenExpired) as exc:
-            session.rollback()
             return _link_error(exc)
-        except ValidationError as exc:
-            session.rollback()
-            show_error(form, exc)
-        else:
-            session.commit()
+        if outcome.ok:
             log.info("password of %s reset by e-mail link", member.code)
             if current_user.is_authenticated:
                 auth.end_session()
@@ -190,21 +181,16 @@ def change_email() -> ResponseReturnValue:
         if links is None:
             flash(_not_configured(), "error")
             return render_template("web/account/email.html", form=form, member=member), 503
-        session = db_session()
-        try:
+        with attempt(form, field=_email_conflict, errors=(ValidationError, Conflict)) as outcome:
             sent = account_tokens.request_email_change(
-                session,
+                db_session(),
                 member,
                 form.email.data or "",
                 form.password.data or "",
                 links,
                 hash_method=app_config().password_hash_method,
             )
-        except (ValidationError, Conflict) as exc:
-            session.rollback()
-            show_error(form, exc, "email" if isinstance(exc, Conflict) else None)
-        else:
-            session.commit()
+        if outcome.ok:
             if not sent:
                 flash(_("Zu viele Anfragen. Bitte in einer Stunde erneut versuchen."), "error")
                 status = 429
@@ -221,6 +207,11 @@ def change_email() -> ResponseReturnValue:
     if form.errors:
         status = 400
     return render_template("web/account/email.html", form=form, member=member), status
+
+
+def _email_conflict(exc: DomainError) -> str | None:
+    """A taken address shows at the e-mail field; other errors name their own field."""
+    return "email" if isinstance(exc, Conflict) else None
 
 
 @bp.route("/account/email/confirm", methods=["GET", "POST"])
@@ -267,30 +258,33 @@ def register() -> ResponseReturnValue:
     form = RegistrationForm()
     status = 200
     if form.validate_on_submit():
+        errors = (ValidationError, registration.TooManyPending)
         try:
-            registration.register(
-                session,
-                registration.Registration(
-                    first_name=form.first_name.data or "",
-                    last_name=form.last_name.data or "",
-                    email=form.email.data or "",
-                    password=form.password.data or "",
-                ),
-                public_links(),
-                hash_method=app_config().password_hash_method,
-            )
+            with attempt(form, errors=errors, message=_registration_error) as outcome:
+                registration.register(
+                    session,
+                    registration.Registration(
+                        first_name=form.first_name.data or "",
+                        last_name=form.last_name.data or "",
+                        email=form.email.data or "",
+                        password=form.password.data or "",
+                    ),
+                    public_links(),
+                    hash_method=app_config().password_hash_method,
+                )
         except registration.RegistrationClosed:
             abort(404)
-        except registration.TooManyPending:
-            session.rollback()
-            flash(_("Zurzeit sind zu viele Registrierungen offen. Bitte später erneut."), "error")
-            status = 429
-        except ValidationError as exc:
-            session.rollback()
-            show_error(form, exc)
-        else:
-            session.commit()
+        if outcome.ok:
             return render_template("web/account/registered.html")
+        if isinstance(outcome.error, registration.TooManyPending):
+            status = 429
     if form.errors:
         status = 400
     return render_template("web/account/register.html", form=form), status
+
+
+def _registration_error(exc: DomainError) -> str | None:
+    """Too many open registrations: the form asks to come back later."""
+    if isinstance(exc, registration.TooManyPending):
+        return _("Zurzeit sind zu viele Registrierungen offen. Bitte später erneut.")
+    return None

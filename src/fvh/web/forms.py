@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import flash
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -15,9 +14,6 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
-
-from fvh.core.errors import DomainError, ValidationError
-from fvh.web.i18n import error_text
 
 
 class LoginForm(FlaskForm):
@@ -108,15 +104,6 @@ class SettingsForm(FlaskForm):
     responsible_threshold = StringField(
         _l("Meldeschwelle für Verantwortliche"), validators=[Optional(), Length(max=20)]
     )
-
-
-def show_error(form: FlaskForm, exc: DomainError, field: str | None = None) -> None:
-    """Put a domain error next to its field (the one it names, or `field`), else above the form."""
-    name = field or (exc.field if isinstance(exc, ValidationError) else None)
-    if name and name in form:
-        form[name].errors = [*form[name].errors, error_text(exc)]
-    else:
-        flash(error_text(exc), "error")
 
 
 class TokenRenameForm(FlaskForm):

@@ -22,7 +22,8 @@ from fvh.db.models import Member, utcnow
 from fvh.http.context import app_config, db_session
 from fvh.http.routing import MAX_ID
 from fvh.web import auth, i18n
-from fvh.web.forms import NotificationsForm, show_error
+from fvh.web.forms import NotificationsForm
+from fvh.web.outcome import attempt
 
 bp = Blueprint("me", __name__)
 _ID_RE = re.compile(r"[0-9]{1,12}")
@@ -46,27 +47,26 @@ def _undo_message(reason: str) -> str:
     return messages.get(reason, _("Diese Buchung kann nicht zurückgenommen werden."))
 
 
+def _undo_error(exc: DomainError) -> str | None:
+    return _undo_message(exc.reason) if isinstance(exc, UndoRefused) else None
+
+
 @bp.post("/undo")
 @auth.login_required_rule
 def undo_booking() -> ResponseReturnValue:
     """Reverse the member's own last terminal booking (the one shown on their page)."""
     member = auth.current_member()
-    session = db_session()
     raw_id = request.form.get("transaction_id", "").strip()
     transaction_id = int(raw_id) if _ID_RE.fullmatch(raw_id) else None
     if raw_id and (transaction_id is None or transaction_id > MAX_ID):
         flash(_undo_message(undo.NOT_OWN), "error")  # no such entry can exist
         return redirect(url_for("web.index"))
     window = timedelta(seconds=i18n.system().undo_window_seconds)
-    try:
+    with attempt(errors=UndoRefused, message=_undo_error) as outcome:
         undo.undo_last_terminal_booking(
-            session, member, utcnow(), window, auth.current_actor(), transaction_id
+            db_session(), member, utcnow(), window, auth.current_actor(), transaction_id
         )
-    except UndoRefused as exc:
-        session.rollback()
-        flash(_undo_message(exc.reason), "error")
-    else:
-        session.commit()
+    if outcome.ok:
         flash(_("Die Buchung wurde zurückgenommen."), "success")
     return redirect(url_for("web.index"))
 
@@ -83,8 +83,7 @@ def notifications() -> ResponseReturnValue:
         form.notify_low_balance.data = member.notify_low_balance
         form.threshold.data = i18n.amount_input(member.low_balance_threshold_cents)
     if form.validate_on_submit():
-        session = db_session()
-        try:
+        with attempt(form) as outcome:
             raw = (form.threshold.data or "").strip()
             threshold = (
                 money.parse_amount(raw, decimals=i18n.system().decimals, field="threshold")
@@ -92,7 +91,7 @@ def notifications() -> ResponseReturnValue:
                 else None
             )
             preferences.update(
-                session,
+                db_session(),
                 member,
                 preferences.NotificationPrefs(
                     bool(form.notify_bookings.data),
@@ -102,11 +101,7 @@ def notifications() -> ResponseReturnValue:
                 ),
                 auth.current_actor(),
             )
-        except DomainError as exc:
-            session.rollback()
-            show_error(form, exc)
-        else:
-            session.commit()
+        if outcome.ok:
             flash(_("Benachrichtigungen gespeichert."), "success")
             return redirect(url_for("web.me.notifications"))
     status = 400 if form.errors else 200

@@ -25,8 +25,9 @@ from fvh.http import access
 from fvh.http.context import app_config, db_session
 from fvh.web import auth, i18n, me
 from fvh.web.common import gui_blueprint
-from fvh.web.forms import LoginForm, PasswordChangeForm, show_error
+from fvh.web.forms import LoginForm, PasswordChangeForm
 from fvh.web.limiter import form_limited
+from fvh.web.outcome import attempt
 from fvh.web.paging import current_pager
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def password() -> ResponseReturnValue:
         elif form.password.data == form.current_password.data:
             form.password.errors = [_("Das neue Passwort muss sich vom bisherigen unterscheiden.")]
         else:
-            try:
+            with attempt(form, errors=ValidationError) as outcome:
                 members.set_password(
                     session,
                     member,
@@ -158,10 +159,7 @@ def password() -> ResponseReturnValue:
                     auth.current_actor(),
                     hash_method=method,
                 )
-            except ValidationError as exc:
-                show_error(form, exc)
-            else:
-                session.commit()
+            if outcome.ok:
                 auth.remember_version(member)  # this session stays, all others end
                 flash(_("Das Passwort wurde geändert."), "success")
                 return redirect(url_for("web.index"))

@@ -23,7 +23,8 @@ from fvh.web import i18n
 from fvh.web.admin import bp
 from fvh.web.admin.members import member_or_404, render_member
 from fvh.web.auth import admin_required, current_actor
-from fvh.web.forms import BookingForm, ConfirmForm, show_error
+from fvh.web.forms import BookingForm, ConfirmForm
+from fvh.web.outcome import attempt
 from fvh.web.paging import current_pager
 from fvh.web.views import safe_next
 
@@ -43,16 +44,16 @@ def member_book(member_id: int) -> ResponseReturnValue:
     form = BookingForm()
     if not form.validate_on_submit():
         return render_member(member, booking_form=form, status=400)
-    session = db_session()
-    try:
+    with attempt(form) as outcome:
         booking = ledger.book(
-            session, member.id, parse_booking_amount(form), form.description.data, current_actor()
+            db_session(),
+            member.id,
+            parse_booking_amount(form),
+            form.description.data,
+            current_actor(),
         )
-    except DomainError as exc:
-        session.rollback()
-        show_error(form, exc)
+    if not outcome.ok:
         return render_member(member, booking_form=form, status=400)
-    session.commit()
     flash(
         _(
             "Gebucht: %(amount)s. Neues Guthaben: %(balance)s.",
@@ -78,7 +79,7 @@ def bulk_booking() -> ResponseReturnValue:
             abort(400)
     selected.discard(None)
     if form.validate_on_submit():
-        try:
+        with attempt(form, message=_bulk_error) as outcome:
             if not selected:
                 raise ValidationError(_("Bitte mindestens ein Mitglied auswählen."), "members")
             bookings = ledger.book_many(
@@ -88,14 +89,7 @@ def bulk_booking() -> ResponseReturnValue:
                 form.description.data,
                 current_actor(),
             )
-        except MemberNotFound:
-            session.rollback()
-            flash(_("Ein ausgewähltes Mitglied gibt es nicht mehr. Nichts wurde gebucht."), "error")
-        except DomainError as exc:
-            session.rollback()
-            show_error(form, exc)
-        else:
-            session.commit()
+        if outcome.ok:
             flash(_("%(count)d Buchungen ausgeführt.", count=len(bookings)), "success")
             return redirect(url_for("admin.journal"))
     everyone = members.search(session, limit=None).rows
@@ -105,19 +99,22 @@ def bulk_booking() -> ResponseReturnValue:
     ), status
 
 
+def _bulk_error(exc: DomainError) -> str | None:
+    """A member deleted meanwhile gets its own message: nothing at all was booked."""
+    if isinstance(exc, MemberNotFound):
+        return _("Ein ausgewähltes Mitglied gibt es nicht mehr. Nichts wurde gebucht.")
+    return None
+
+
 @bp.post("/transactions/<int:transaction_id>/reverse")
 @admin_required
 def reverse(transaction_id: int) -> ResponseReturnValue:
-    session = db_session()
-    try:
-        booking = ledger.reverse(session, transaction_id, current_actor())
-    except NotFound:
-        abort(404)
-    except DomainError as exc:
-        session.rollback()
-        flash(i18n.error_text(exc), "error")
-    else:
-        session.commit()
+    with attempt() as outcome:
+        try:
+            booking = ledger.reverse(db_session(), transaction_id, current_actor())
+        except NotFound:
+            abort(404)
+    if outcome.ok:
         flash(
             _("Buchung storniert (%(amount)s).", amount=i18n.money(booking.amount_cents)), "success"
         )

@@ -7,12 +7,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from fvh.core import keys
-from fvh.core.errors import DomainError, NotFound
+from fvh.core.errors import NotFound
 from fvh.db.models import ApiClient
 from fvh.http.context import db_session
 from fvh.web.admin import bp, confirmation
 from fvh.web.auth import admin_required, current_actor
-from fvh.web.forms import ApiClientForm, ApiKeyForm, ConfirmForm, show_error
+from fvh.web.forms import ApiClientForm, ApiKeyForm, ConfirmForm
+from fvh.web.outcome import attempt
 
 
 def client_or_404(client_id: int) -> ApiClient:
@@ -28,13 +29,9 @@ def api_clients() -> ResponseReturnValue:
     session = db_session()
     form = ApiClientForm()
     if form.validate_on_submit():
-        try:
+        with attempt(form, field="name") as outcome:
             client = keys.create_client(session, form.name.data or "", current_actor())
-        except DomainError as exc:
-            session.rollback()
-            show_error(form, exc, "name")
-        else:
-            session.commit()
+        if outcome.ok:
             flash(_("API-Benutzer %(name)s angelegt.", name=client.name), "success")
             return redirect(url_for("admin.api_client", client_id=client.id))
     status = 400 if form.errors else 200
@@ -50,16 +47,15 @@ def api_client(client_id: int) -> ResponseReturnValue:
     client = client_or_404(client_id)
     form = ApiKeyForm()
     if form.validate_on_submit():
-        session = db_session()
-        try:
+        with attempt(form) as outcome:
             row, plaintext = keys.create_key(
-                session, client, current_actor(), scope=form.scope.data, name=form.name.data or ""
+                db_session(),
+                client,
+                current_actor(),
+                scope=form.scope.data,
+                name=form.name.data or "",
             )
-        except DomainError as exc:
-            session.rollback()
-            show_error(form, exc)
-        else:
-            session.commit()
+        if outcome.ok:
             return render_template(
                 "web/admin/api_key_created.html", client=client, key=row, plaintext=plaintext
             )

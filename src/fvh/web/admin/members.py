@@ -19,7 +19,8 @@ from fvh.web import i18n
 from fvh.web.account import public_links
 from fvh.web.admin import bp, confirmation
 from fvh.web.auth import admin_required, current_actor, current_member
-from fvh.web.forms import BookingForm, ConfirmForm, MemberForm, NewMemberForm, TokenForm, show_error
+from fvh.web.forms import BookingForm, ConfirmForm, MemberForm, NewMemberForm, TokenForm
+from fvh.web.outcome import attempt
 
 
 def member_or_404(member_id: int) -> Member:
@@ -51,7 +52,7 @@ def member_new() -> ResponseReturnValue:
     form = NewMemberForm()
     if form.validate_on_submit():
         session = db_session()
-        try:
+        with attempt(form, field=_duplicate_field) as outcome:
             data = members.NewMember(
                 code=(form.code.data or "").strip() or None,
                 first_name=form.first_name.data or "",
@@ -66,11 +67,7 @@ def member_new() -> ResponseReturnValue:
                 session, data, current_actor(), hash_method=app_config().password_hash_method
             )
             registration.welcome(session, member, public_links())
-        except DomainError as exc:
-            session.rollback()
-            show_error(form, exc, _duplicate_field(exc))
-        else:
-            session.commit()
+        if outcome.ok:
             flash(
                 _(
                     "Mitglied %(name)s (%(code)s) angelegt.",
@@ -118,8 +115,7 @@ def member_edit(member_id: int) -> ResponseReturnValue:
     if request.method == "GET":
         form.min_balance.data = i18n.amount_input(member.min_balance_cents)
     if form.validate_on_submit():
-        session = db_session()
-        try:
+        with attempt(form, field=_duplicate_field) as outcome:
             changes = members.MemberChanges(
                 first_name=form.first_name.data or "",
                 last_name=form.last_name.data or "",
@@ -127,12 +123,8 @@ def member_edit(member_id: int) -> ResponseReturnValue:
                 comment=form.comment.data or "",
                 min_balance_cents=parse_min_balance(form),
             )
-            members.update_details(session, member, changes, current_actor())
-        except DomainError as exc:
-            session.rollback()
-            show_error(form, exc, _duplicate_field(exc))
-        else:
-            session.commit()
+            members.update_details(db_session(), member, changes, current_actor())
+        if outcome.ok:
             flash(_("Änderungen gespeichert."), "success")
             return redirect(url_for("admin.member_detail", member_id=member.id))
     return render_template("web/admin/member_form.html", form=form, member=member)
@@ -141,14 +133,9 @@ def member_edit(member_id: int) -> ResponseReturnValue:
 def _member_action(member_id: int, action: Callable[[Any, Any], object], done: str) -> Response:
     """Run one domain action on a member in the request's transaction, then back to the page."""
     member = member_or_404(member_id)
-    session = db_session()
-    try:
-        action(session, member)
-    except DomainError as exc:
-        session.rollback()
-        flash(i18n.error_text(exc), "error")
-    else:
-        session.commit()
+    with attempt() as outcome:
+        action(db_session(), member)
+    if outcome.ok:
         flash(done, "success")
     return redirect(url_for("admin.member_detail", member_id=member_id))
 
@@ -233,15 +220,11 @@ def member_delete(member_id: int) -> ResponseReturnValue:
                 _("Bitte genau den Code %(code)s eingeben.", code=member.code)
             ]
         else:
-            session = db_session()
             label = f"{member.full_name} ({member.code})"
-            try:
-                members.delete(session, member, current_actor())
-            except DomainError as exc:
-                session.rollback()
-                flash(i18n.error_text(exc), "error")
+            with attempt() as outcome:
+                members.delete(db_session(), member, current_actor())
+            if not outcome.ok:
                 return redirect(url_for("admin.member_detail", member_id=member_id))
-            session.commit()
             flash(_("Mitglied %(label)s gelöscht.", label=label), "success")
             return redirect(url_for("admin.dashboard"))
     return render_template(

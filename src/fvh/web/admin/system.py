@@ -20,7 +20,8 @@ from fvh.http.context import db_session
 from fvh.web import i18n
 from fvh.web.admin import bp
 from fvh.web.auth import admin_required, current_actor
-from fvh.web.forms import SettingsForm, show_error
+from fvh.web.forms import SettingsForm
+from fvh.web.outcome import attempt
 from fvh.web.paging import current_pager
 
 # Domain field names -> form field names, for errors.
@@ -52,7 +53,7 @@ def settings() -> ResponseReturnValue:
         form.responsible_threshold.data = i18n.amount_input(current.responsible_threshold_cents)
     if form.validate_on_submit():
         decimals = int(form.decimals.data or 2)
-        try:
+        with attempt(form, field=_settings_field) as outcome:
             system_settings.update(
                 session,
                 current_actor(),
@@ -73,16 +74,17 @@ def settings() -> ResponseReturnValue:
                 ),
                 responsible_threshold_cents=_responsible_threshold(form, current, decimals),
             )
-        except DomainError as exc:
-            session.rollback()
-            field = getattr(exc, "field", None)
-            show_error(form, exc, SETTINGS_FIELDS.get(field or "", field))
-        else:
-            session.commit()
+        if outcome.ok:
             flash(_("Einstellungen gespeichert."), "success")
             return redirect(url_for("admin.settings"))
     status = 400 if form.errors else 200
     return render_template("web/admin/settings.html", form=form), status
+
+
+def _settings_field(exc: DomainError) -> str | None:
+    """The form field of the setting an error names."""
+    field = getattr(exc, "field", None)
+    return SETTINGS_FIELDS.get(field or "", field)
 
 
 def _responsible_threshold(

@@ -14,8 +14,8 @@ from fvh.http.routing import parse_id
 from fvh.web.admin import bp, confirmation
 from fvh.web.admin.members import member_or_404, render_member
 from fvh.web.auth import admin_required, current_actor
-from fvh.web.forms import TokenForm, TokenRenameForm, show_error
-from fvh.web.i18n import error_text
+from fvh.web.forms import TokenForm, TokenRenameForm
+from fvh.web.outcome import attempt
 from fvh.web.paging import current_pager
 
 
@@ -26,17 +26,18 @@ def token_add(member_id: int) -> ResponseReturnValue:
     form = TokenForm()
     if not form.validate_on_submit():
         return render_member(member, token_form=form, status=400)
-    session = db_session()
-    try:
+    with attempt(form, field=_token_field) as outcome:
         data = tokens.parse_hex(form.token_hex.data or "")
-        tokens.add(session, member, data, form.name.data or "", current_actor())
-    except DomainError as exc:
-        session.rollback()
-        show_error(form, exc, "name" if getattr(exc, "field", None) == "name" else "token_hex")
+        tokens.add(db_session(), member, data, form.name.data or "", current_actor())
+    if not outcome.ok:
         return render_member(member, token_form=form, status=400)
-    session.commit()
     flash(_("Token %(token)s hinzugefügt.", token=tokens.to_hex(data)), "success")
     return redirect(url_for("admin.member_detail", member_id=member.id))
+
+
+def _token_field(exc: DomainError) -> str:
+    """A token's errors show at the hex field, except those about its name."""
+    return "name" if getattr(exc, "field", None) == "name" else "token_hex"
 
 
 def token_or_404(token_id: int) -> Token:
@@ -53,14 +54,9 @@ def token_rename(token_id: int) -> ResponseReturnValue:
     member_id = token.member_id
     form = TokenRenameForm()
     if form.validate_on_submit():
-        session = db_session()
-        try:
-            tokens.rename(session, token, form.name.data or "", current_actor())
-        except DomainError as exc:
-            session.rollback()
-            flash(error_text(exc), "error")
-        else:
-            session.commit()
+        with attempt() as outcome:
+            tokens.rename(db_session(), token, form.name.data or "", current_actor())
+        if outcome.ok:
             flash(_("Token %(token)s umbenannt.", token=tokens.to_hex(token.data)), "success")
     else:
         flash(_("Das Formular war ungültig. Bitte erneut versuchen."), "error")
@@ -130,13 +126,10 @@ def unknown_token_assign(scan_id: int) -> ResponseReturnValue:
         flash(_("Bitte ein Mitglied auswählen."), "error")
         return redirect(url_for("admin.unknown_tokens"))
     data = scan.data
-    try:
+    with attempt() as outcome:
         tokens.add(session, member, data, request.form.get("name", "").strip(), current_actor())
-    except DomainError as exc:
-        session.rollback()
-        flash(error_text(exc), "error")
+    if not outcome.ok:
         return redirect(url_for("admin.unknown_tokens"))
-    session.commit()
     flash(
         _(
             "Token %(token)s an %(name)s vergeben.",
