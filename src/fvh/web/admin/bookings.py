@@ -20,10 +20,10 @@ from fvh.db.models import Member, Transaction
 from fvh.http.context import db_session
 from fvh.http.routing import parse_id
 from fvh.web import i18n
-from fvh.web.admin import bp
+from fvh.web.admin import bp, confirmation
 from fvh.web.admin.members import member_or_404, render_member
 from fvh.web.auth import admin_required, current_actor
-from fvh.web.forms import BookingForm, ConfirmForm
+from fvh.web.forms import BookingForm
 from fvh.web.outcome import attempt
 from fvh.web.paging import current_pager
 from fvh.web.views import safe_next
@@ -245,20 +245,17 @@ def journal_delete() -> ResponseReturnValue:
         abort(400)  # never fall back to "everyone" on a garbled member id
     member = member_or_404(member_id) if member_id is not None else None
     expected = member.code if member else DELETE_ALL_WORD
-    form = ConfirmForm()
-    if form.validate_on_submit():
-        if (form.confirmation.data or "").strip() != expected:
-            form.confirmation.errors = [_("Bitte genau %(word)s eingeben.", word=expected)]
-        else:
-            session = db_session()
-            deleted = ledger.delete_journal(session, current_actor(), member)
-            session.commit()
-            flash(
-                _("%(count)d Buchungen gelöscht, Guthaben auf 0 gesetzt.", count=deleted), "success"
-            )
-            if member:
-                return redirect(url_for("admin.member_detail", member_id=member.id))
-            return redirect(url_for("admin.journal"))
+    confirm = confirmation.Confirmation(
+        expected, _("Bitte genau %(word)s eingeben.", word=expected)
+    )
+    if confirm.given():
+        session = db_session()
+        deleted = ledger.delete_journal(session, current_actor(), member)
+        session.commit()
+        flash(_("%(count)d Buchungen gelöscht, Guthaben auf 0 gesetzt.", count=deleted), "success")
+        if member:
+            return redirect(url_for("admin.member_detail", member_id=member.id))
+        return redirect(url_for("admin.journal"))
     if member:
         warning = _(
             "Alle Buchungen von %(name)s werden gelöscht und das Guthaben (%(balance)s) auf 0 "
@@ -274,12 +271,9 @@ def journal_delete() -> ResponseReturnValue:
             total=i18n.money(ledger.total_balance(db_session())),
         )
         cancel = url_for("admin.journal")
-    return render_template(
-        "web/admin/confirm.html",
-        form=form,
+    return confirm.ask(
         title=_("Buchungen löschen"),
         warning=warning,
-        expected=expected,
         cancel_url=cancel,
         export_url=deletion_export_url(member),
     )

@@ -12,7 +12,7 @@ from fvh.db.models import ApiClient
 from fvh.http.context import db_session
 from fvh.web.admin import bp, confirmation
 from fvh.web.auth import admin_required, current_actor
-from fvh.web.forms import ApiClientForm, ApiKeyForm, ConfirmForm
+from fvh.web.forms import ApiClientForm, ApiKeyForm
 from fvh.web.outcome import attempt
 
 
@@ -70,8 +70,9 @@ def api_key_revoke(key_id: int) -> ResponseReturnValue:
         key = keys.get_key(session, key_id)
     except NotFound:
         abort(404)
-    if key.revoked_at is None and not confirmation.confirmed():
-        return confirmation.ask(
+    confirm = confirmation.Confirmation()
+    if key.revoked_at is None and not confirm.given():
+        return confirm.ask(
             title=_("Schlüssel widerrufen"),
             warning=_(
                 "Der Schlüssel %(prefix)s… %(name)s von %(client)s wird widerrufen; wer ihn "
@@ -93,28 +94,21 @@ def api_key_revoke(key_id: int) -> ResponseReturnValue:
 @admin_required
 def api_client_delete(client_id: int) -> ResponseReturnValue:
     client = client_or_404(client_id)
-    form = ConfirmForm()
-    if form.validate_on_submit():
-        if (form.confirmation.data or "").strip() != client.name:
-            form.confirmation.errors = [
-                _("Bitte genau den Namen %(name)s eingeben.", name=client.name)
-            ]
-        else:
-            session = db_session()
-            name = client.name
-            keys.delete_client(session, client, current_actor())
-            session.commit()
-            flash(_("API-Benutzer %(name)s gelöscht.", name=name), "success")
-            return redirect(url_for("admin.api_clients"))
-    return render_template(
-        "web/admin/confirm.html",
-        form=form,
+    mismatch = _("Bitte genau den Namen %(name)s eingeben.", name=client.name)
+    confirm = confirmation.Confirmation(client.name, mismatch)
+    if confirm.given():
+        session = db_session()
+        name = client.name
+        keys.delete_client(session, client, current_actor())
+        session.commit()
+        flash(_("API-Benutzer %(name)s gelöscht.", name=name), "success")
+        return redirect(url_for("admin.api_clients"))
+    return confirm.ask(
         title=_("API-Benutzer löschen"),
         warning=_(
             "%(name)s wird mit allen Schlüsseln gelöscht; Terminals mit diesen Schlüsseln "
             "werden abgewiesen.",
             name=client.name,
         ),
-        expected=client.name,
         cancel_url=url_for("admin.api_client", client_id=client.id),
     )

@@ -1,8 +1,10 @@
-"""A second step for irreversible one-click actions: the first POST only asks.
+"""A second step for irreversible admin actions: the first request only asks.
 
-The button on the page posts without `confirm`; the view answers with a confirmation page
-whose form posts again to the same URL with `confirm=1`. Only that second POST acts, so a
-stray click (or a forged form without the field) changes nothing.
+A click confirms a one-click action: the button on the page posts without `confirm`; the view
+answers with the confirmation page, whose form posts again to the same URL with `confirm=1`.
+Only that second POST acts, so a stray click (or a forged form without the field) changes
+nothing. What destroys a lot (a member, a journal, an API client) wants a typed word instead,
+e.g. the member's code, checked here and not in the browser. Both use one page.
 """
 
 from __future__ import annotations
@@ -10,22 +12,59 @@ from __future__ import annotations
 from flask import render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from fvh.web.forms import ConfirmForm
+
 CONFIRM_FIELD = "confirm"
 
 
-def confirmed() -> bool:
-    """Whether this POST came from the confirmation page."""
-    return request.form.get(CONFIRM_FIELD) == "1"
+class Confirmation:
+    """One confirmation step; with a `word` the admin must type it, else a click confirms.
+
+    `mismatch` is the error shown when the typed word is wrong.
+    """
+
+    def __init__(self, word: str | None = None, mismatch: str = "") -> None:
+        self.word = word
+        self.mismatch = mismatch
+        self.form = ConfirmForm() if word is not None else None
+
+    def given(self) -> bool:
+        """Whether this request confirms the action (a wrong word is noted for the page)."""
+        if self.form is None:
+            return request.method == "POST" and request.form.get(CONFIRM_FIELD) == "1"
+        if not self.form.validate_on_submit():
+            return False
+        if (self.form.confirmation.data or "").strip() != self.word:
+            self.form.confirmation.errors = [self.mismatch]
+            return False
+        return True
+
+    def ask(
+        self,
+        *,
+        title: str,
+        warning: str,
+        cancel_url: str,
+        button: str | None = None,
+        export_url: str | None = None,
+    ) -> ResponseReturnValue:
+        """The confirmation page; its form repeats the request to this URL, confirmed."""
+        return render_template(
+            "web/admin/confirm.html",
+            title=title,
+            warning=warning,
+            button=button or title,
+            action=_this_url(),
+            form=self.form,
+            expected=self.word,
+            confirm_field=CONFIRM_FIELD,
+            cancel_url=cancel_url,
+            export_url=export_url,
+        )
 
 
-def ask(*, title: str, warning: str, button: str, cancel_url: str) -> ResponseReturnValue:
-    """The confirmation page; its form repeats the POST to this URL with the confirm field."""
-    return render_template(
-        "web/admin/confirm_action.html",
-        title=title,
-        warning=warning,
-        button=button,
-        action=url_for(request.endpoint or "admin.dashboard", **(request.view_args or {})),
-        confirm_field=CONFIRM_FIELD,
-        cancel_url=cancel_url,
-    )
+def _this_url() -> str:
+    """The URL of this request with its query (e.g. `?member=3`), for the form to post to."""
+    path = url_for(request.endpoint or "admin.dashboard", **(request.view_args or {}))
+    query = request.query_string.decode("utf-8", "replace")
+    return f"{path}?{query}" if query else path

@@ -19,7 +19,7 @@ from fvh.web import i18n
 from fvh.web.account import public_links
 from fvh.web.admin import bp, confirmation
 from fvh.web.auth import admin_required, current_actor, current_member
-from fvh.web.forms import BookingForm, ConfirmForm, MemberForm, NewMemberForm, TokenForm
+from fvh.web.forms import BookingForm, MemberForm, NewMemberForm, TokenForm
 from fvh.web.outcome import attempt
 
 
@@ -183,8 +183,9 @@ def member_password(member_id: int) -> ResponseReturnValue:
     The first POST only asks: the old password stops working, which cannot be undone.
     """
     member = member_or_404(member_id)
-    if not confirmation.confirmed():
-        return confirmation.ask(
+    confirm = confirmation.Confirmation()
+    if not confirm.given():
+        return confirm.ask(
             title=_("Neues Passwort erzeugen"),
             warning=_(
                 "%(name)s bekommt ein neues Einmal-Passwort; das bisherige gilt dann nicht "
@@ -213,23 +214,17 @@ def member_password(member_id: int) -> ResponseReturnValue:
 def member_delete(member_id: int) -> ResponseReturnValue:
     """Delete after the admin typed the member's code (checked here, not in the browser)."""
     member = member_or_404(member_id)
-    form = ConfirmForm()
-    if form.validate_on_submit():
-        if (form.confirmation.data or "").strip() != member.code:
-            form.confirmation.errors = [
-                _("Bitte genau den Code %(code)s eingeben.", code=member.code)
-            ]
-        else:
-            label = f"{member.full_name} ({member.code})"
-            with attempt() as outcome:
-                members.delete(db_session(), member, current_actor())
-            if not outcome.ok:
-                return redirect(url_for("admin.member_detail", member_id=member_id))
-            flash(_("Mitglied %(label)s gelöscht.", label=label), "success")
-            return redirect(url_for("admin.dashboard"))
-    return render_template(
-        "web/admin/confirm.html",
-        form=form,
+    mismatch = _("Bitte genau den Code %(code)s eingeben.", code=member.code)
+    confirm = confirmation.Confirmation(member.code, mismatch)
+    if confirm.given():
+        label = f"{member.full_name} ({member.code})"
+        with attempt() as outcome:
+            members.delete(db_session(), member, current_actor())
+        if not outcome.ok:
+            return redirect(url_for("admin.member_detail", member_id=member_id))
+        flash(_("Mitglied %(label)s gelöscht.", label=label), "success")
+        return redirect(url_for("admin.dashboard"))
+    return confirm.ask(
         title=_("Mitglied löschen"),
         warning=_(
             "%(name)s wird mit allen Tokens und Buchungen gelöscht (Guthaben: %(balance)s). "
@@ -237,6 +232,5 @@ def member_delete(member_id: int) -> ResponseReturnValue:
             name=member.full_name,
             balance=i18n.money(member.balance_cents),
         ),
-        expected=member.code,
         cancel_url=url_for("admin.member_detail", member_id=member.id),
     )

@@ -70,8 +70,9 @@ def token_delete(token_id: int) -> ResponseReturnValue:
     session = db_session()
     token = token_or_404(token_id)
     member_id = token.member_id
-    if not confirmation.confirmed():
-        return confirmation.ask(
+    confirm = confirmation.Confirmation()
+    if not confirm.given():
+        return confirm.ask(
             title=_("Token entfernen"),
             warning=_(
                 "Der Token %(token)s %(name)s wird von %(member)s entfernt; Terminals kennen "
