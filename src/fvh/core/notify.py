@@ -7,11 +7,13 @@ per message: `templates/email/<name>/{subject.txt,body.txt,body.html}`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from fvh.core import system_settings as settings_mod
@@ -22,6 +24,7 @@ from fvh.db.models import Member, OutboxMessage, UnknownTokenScan, utcnow
 RESPONSIBLE = "@responsible"  # expanded to RESPONSIBLE_EMAIL when the message is sent
 TEMPLATE_DIR = Path(__file__).parent / "templates" / "email"
 UNKNOWN_TOKEN_INTERVAL = timedelta(hours=1)
+STALE_BACKLOG = timedelta(minutes=15)
 
 _environment = Environment(
     loader=FileSystemLoader(TEMPLATE_DIR),
@@ -120,3 +123,44 @@ def unknown_token(session: Session, scan: UnknownTokenScan, token_hex: str) -> b
         organisation=settings_mod.load(session).organisation_name,
     )
     return True
+
+
+def can_send(smtp_host: str, sender: str) -> bool:
+    """Whether the outbox can go out at all: it needs an SMTP server and a sender address."""
+    return bool(smtp_host and sender)
+
+
+def backlog(session: Session) -> int:
+    """How many messages wait in the outbox to be sent."""
+    return session.scalar(select(func.count()).where(OutboxMessage.status == "pending")) or 0
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    """What the outbox holds: for warnings when mail does not go out."""
+
+    pending: int
+    failed: int
+    oldest_pending_at: datetime | None
+
+    def stale(self, now: datetime) -> bool:
+        """Whether a message has waited longer than a working worker would let it."""
+        return self.oldest_pending_at is not None and now - self.oldest_pending_at > STALE_BACKLOG
+
+
+def outbox_status(session: Session) -> OutboxStatus:
+    """Pending and failed messages and the oldest pending one, in one query.
+
+    Takes the caller's session: a web request must not open a second SQLite transaction
+    while its own holds the write lock.
+    """
+    pending = OutboxMessage.status == "pending"
+    # CASE rather than FILTER (WHERE ...): MariaDB has no aggregate FILTER clause.
+    row = session.execute(
+        select(
+            func.count(case((pending, 1))),
+            func.count(case((OutboxMessage.status == "failed", 1))),
+            func.min(case((pending, OutboxMessage.created_at))),
+        )
+    ).one()
+    return OutboxStatus(int(row[0] or 0), int(row[1] or 0), row[2])

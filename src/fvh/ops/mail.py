@@ -14,15 +14,14 @@ import smtplib
 import ssl
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from sqlalchemy import case, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select, update
 
 from fvh.config import Config
-from fvh.core.notify import RESPONSIBLE
+from fvh.core import notify
 from fvh.db.engine import Database
 from fvh.db.models import OutboxMessage, utcnow
 
@@ -47,7 +46,7 @@ class SmtpSettings:
 
     @property
     def configured(self) -> bool:
-        return bool(self.host and self.sender)
+        return notify.can_send(self.host, self.sender)
 
 
 def smtp_settings(config: Config) -> SmtpSettings:
@@ -154,8 +153,9 @@ def due_ids(database: Database, limit: int = 50) -> list[int]:
 
 
 def backlog(database: Database) -> int:
+    """How many messages wait, in a transaction of its own (for the CLI and tests)."""
     with database.session() as session:
-        return session.scalar(select(func.count()).where(OutboxMessage.status == "pending")) or 0
+        return notify.backlog(session)
 
 
 def send_due(database: Database, settings: SmtpSettings, limit: int = 50) -> SendReport:
@@ -177,7 +177,7 @@ def send_due(database: Database, settings: SmtpSettings, limit: int = 50) -> Sen
                 assert message is not None
                 recipients = (
                     settings.responsible
-                    if message.recipient == RESPONSIBLE
+                    if message.recipient == notify.RESPONSIBLE
                     else (message.recipient,)
                 )
                 email = _build(message, recipients, settings.sender) if recipients else None
@@ -224,37 +224,3 @@ class OutboxWorker(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
         self.join(timeout=self.interval + 5)
-
-
-STALE_BACKLOG = timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class OutboxStatus:
-    """What the outbox holds: for warnings when mail does not go out."""
-
-    pending: int
-    failed: int
-    oldest_pending_at: datetime | None
-
-    def stale(self, now: datetime) -> bool:
-        """Whether a message has waited longer than a working worker would let it."""
-        return self.oldest_pending_at is not None and now - self.oldest_pending_at > STALE_BACKLOG
-
-
-def outbox_status(session: Session) -> OutboxStatus:
-    """Pending and failed messages and the oldest pending one, in one query.
-
-    Takes the caller's session (unlike `backlog`): a web request must not open a second
-    SQLite transaction while its own holds the write lock.
-    """
-    pending = OutboxMessage.status == "pending"
-    # CASE rather than FILTER (WHERE ...): MariaDB has no aggregate FILTER clause.
-    row = session.execute(
-        select(
-            func.count(case((pending, 1))),
-            func.count(case((OutboxMessage.status == "failed", 1))),
-            func.min(case((pending, OutboxMessage.created_at))),
-        )
-    ).one()
-    return OutboxStatus(int(row[0] or 0), int(row[1] or 0), row[2])

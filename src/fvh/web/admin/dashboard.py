@@ -11,10 +11,9 @@ from flask import render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from fvh.core import ledger, members, registration, tokens
+from fvh.core import ledger, members, notify, registration, tokens
 from fvh.db.models import utcnow
 from fvh.http.context import app_config, db_session
-from fvh.ops import mail
 from fvh.web.admin import bp
 from fvh.web.auth import admin_required
 from fvh.web.paging import current_pager
@@ -61,7 +60,7 @@ class MailHealth:
     """What the dashboard says about outgoing mail; `problem` is False when all is well."""
 
     configured: bool
-    status: mail.OutboxStatus
+    status: notify.OutboxStatus
     stale: bool
 
     @property
@@ -70,9 +69,10 @@ class MailHealth:
 
 
 def mail_health(session: Session) -> MailHealth:
-    status = mail.outbox_status(session)
+    status = notify.outbox_status(session)
+    config = app_config()
     return MailHealth(
-        configured=mail.smtp_settings(app_config()).configured,
+        configured=notify.can_send(config.smtp_host, config.smtp_sender),
         status=status,
         stale=status.stale(utcnow()),
     )
