@@ -13,7 +13,7 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import select
 
-from fvh.core import audit, ledger, members, pdf, preferences, qr, statements, undo
+from fvh.core import audit, ledger, members, passwords, pdf, preferences, qr, statements, undo
 from fvh.core.errors import ValidationError
 from fvh.core.money import format_cents
 from fvh.db.models import AuditEntry, Member, utcnow
@@ -33,27 +33,27 @@ def decode(image: Image.Image) -> list[str]:
 @pytest.mark.parametrize("password", ["qwertyuiop", "Password123", "1q2w3e4r5t", "MANCHESTER"])
 def test_common_passwords_are_refused_in_any_case(password):
     with pytest.raises(ValidationError) as caught:
-        members.validate_password(password)
+        passwords.validate(password)
     assert caught.value.field == "password"
 
 
 def test_uncommon_passwords_of_10_to_128_characters_pass():
     for password in ("FEUERWEHR-112", "x" * 10 + "y", "lang" * 32):
-        assert members.validate_password(password) == password
+        assert passwords.validate(password) == password
 
 
 @pytest.mark.parametrize("password", ["kurz", "x" * 129])
 def test_password_length_is_10_to_128(password):
     with pytest.raises(ValidationError) as caught:
-        members.validate_password(password)
+        passwords.validate(password)
     assert "10 bis 128" in caught.value.message
 
 
 def test_the_shipped_list_is_large_and_lower_case():
-    assert members.is_common_password("PASSWORD")
-    assert members.is_common_password("  iloveyou ")
-    assert not members.is_common_password("richtig-geheim-42")
-    listed = members._common_passwords()
+    assert passwords.is_common("PASSWORD")
+    assert passwords.is_common("  iloveyou ")
+    assert not passwords.is_common("richtig-geheim-42")
+    listed = passwords._common_passwords()
     assert len(listed) > 25_000
     assert all(word == word.lower() for word in listed)
 

@@ -19,7 +19,7 @@ from urllib.parse import urlencode, urlsplit
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from fvh.core import audit, members, notify
+from fvh.core import audit, members, notify, passwords
 from fvh.core import system_settings as settings_mod
 from fvh.core.errors import N_, DomainError, DuplicateEmail, ValidationError
 from fvh.db.models import AccountToken, Member, utcnow
@@ -200,13 +200,13 @@ def reset_password(
     token: str,
     password: str,
     *,
-    hash_method: str = members.DEFAULT_HASH_METHOD,
+    hash_method: str | None = None,
 ) -> Member:
     """Set the new password from a reset link; the link and its siblings are used up and
     every session of the member ends. An invalid password leaves the link usable."""
     row = find(session, token, RESET)
     member = members.get(session, row.member_id)
-    members.validate_password(password)
+    passwords.validate(password)
     _use(session, row)
     members.set_password(session, member, password, _actor(member), hash_method=hash_method)
     _use_up_others(session, member.id, RESET)
@@ -221,7 +221,7 @@ def request_email_change(
     password: str,
     links: Links,
     *,
-    hash_method: str = members.DEFAULT_HASH_METHOD,
+    hash_method: str | None = None,
 ) -> bool:
     """Send a confirmation link to the new address; the address changes only when it is opened.
 

@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash
 
-from fvh.core import members
+from fvh.core import members, passwords
 from fvh.core.errors import N_, DomainError
 from fvh.db.models import LoginAttempt, Member, utcnow
 
@@ -121,23 +120,13 @@ def record(
     return attempt
 
 
-_dummy_hashes: dict[str, str] = {}
-
-
-def _burn_time(password: str, method: str) -> None:
-    """Check against a throwaway hash, so unknown accounts answer as slowly as known ones."""
-    if method not in _dummy_hashes:
-        _dummy_hashes[method] = members.hash_password("not a real password", method)
-    check_password_hash(_dummy_hashes[method], password)
-
-
 def authenticate(
     session: Session,
     identifier: str,
     password: str,
     ip_address: str,
     *,
-    hash_method: str = members.DEFAULT_HASH_METHOD,
+    hash_method: str | None = None,
     policy: Policy = DEFAULT_POLICY,
 ) -> Member:
     """The member whose credentials these are; raises a LoginRefused subclass otherwise.
@@ -149,7 +138,7 @@ def authenticate(
         record(session, identifier, ip_address, THROTTLED, member)
         raise TooManyAttempts(N_("Zu viele Fehlversuche. Bitte später erneut versuchen."))
     if member is None:
-        _burn_time(password, hash_method)
+        passwords.burn_time(password, hash_method)
         ok = False
     else:
         ok = members.check_password(member, password, hash_method)

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from werkzeug.security import (
-    DEFAULT_PBKDF2_ITERATIONS,
-    check_password_hash,
-    generate_password_hash,
-)
 
-from fvh.core import audit, system_settings
+from fvh.core import audit, passwords, system_settings
 from fvh.core.errors import (
     N_,
     DuplicateCode,
@@ -33,10 +26,11 @@ from fvh.db.models import Member
 
 CODE_LENGTH = 10
 BOOTSTRAP_ADMIN_CODE = "9999999999"
-DEFAULT_HASH_METHOD = "pbkdf2:sha256:600000"
 MAX_NAME_LENGTH = 255
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 128
+# The policy is `fvh.core.passwords`; these names stay for the API's schema and the startup check.
+MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
+MAX_PASSWORD_LENGTH = passwords.MAX_LENGTH
+is_strong_method = passwords.is_strong_method
 _CODE_RE = re.compile(r"[0-9]{10}")  # ASCII digits only: \d would admit other scripts
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -81,75 +75,13 @@ def normalize_email(email: str | None) -> str | None:
     return email
 
 
-def validate_password(password: str) -> str:
-    """10..128 characters and none of the most common passwords (in any case)."""
-    if not isinstance(password, str) or not (
-        MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
-    ):
-        raise ValidationError(
-            N_("Das Passwort muss %(min)d bis %(max)d Zeichen lang sein."),
-            "password",
-            min=MIN_PASSWORD_LENGTH,
-            max=MAX_PASSWORD_LENGTH,
-        )
-    if is_common_password(password):
-        raise ValidationError(
-            N_("Dieses Passwort gehört zu den häufigsten Passwörtern. Bitte ein anderes wählen."),
-            "password",
-        )
-    return password
-
-
-@functools.cache
-def _common_passwords() -> frozenset[str]:
-    """The shipped list (data/common_passwords.txt), read once."""
-    text = resources.files("fvh.core").joinpath("data/common_passwords.txt").read_text("utf-8")
-    return frozenset(
-        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
-
-
-def is_common_password(password: str) -> bool:
-    return password.strip().casefold() in _common_passwords()
-
-
-def hash_password(password: str, method: str = DEFAULT_HASH_METHOD) -> str:
-    return generate_password_hash(password, method=method)
-
-
-MIN_PBKDF2_ITERATIONS = 600_000
-MIN_SCRYPT_N = 2**17
-
-
-def _hash_parameters(password_hash: str) -> str:
-    return password_hash.split("$", 1)[0]
-
-
-def is_strong_method(method: str) -> bool:
-    """At least PBKDF2-SHA256 with 600,000 iterations or scrypt with N = 2^17."""
-    parts = method.split(":")
-    try:
-        if parts[0] == "pbkdf2":
-            digest = parts[1] if len(parts) > 1 else "sha256"
-            iterations = int(parts[2]) if len(parts) > 2 else DEFAULT_PBKDF2_ITERATIONS
-            return digest in ("sha256", "sha512") and iterations >= MIN_PBKDF2_ITERATIONS
-        if parts[0] == "scrypt":
-            return int(parts[1]) >= MIN_SCRYPT_N if len(parts) > 1 else False
-    except ValueError:
+def check_password(member: Member, password: str, method: str | None = None) -> bool:
+    """Verify a member's password; a hash made with weaker or other parameters than `method`
+    (default: the configured one) is replaced on success."""
+    if not passwords.verify(member.password_hash, password):
         return False
-    return False
-
-
-def check_password(member: Member, password: str, method: str = DEFAULT_HASH_METHOD) -> bool:
-    """Verify a password; a hash made with weaker or other parameters is replaced on success."""
-    if not member.password_hash or not password:
-        return False
-    if not check_password_hash(member.password_hash, password):
-        return False
-    stored = _hash_parameters(member.password_hash)
-    # Replace other parameters, but never a strong hash by a weak one.
-    if stored != method and (is_strong_method(method) or not is_strong_method(stored)):
-        member.password_hash = hash_password(password, method)
+    if passwords.needs_rehash(member.password_hash or "", method):
+        member.password_hash = passwords.hash_password(password, method)
     return True
 
 
@@ -255,7 +187,7 @@ def create(
     data: NewMember,
     actor: audit.Actor,
     *,
-    hash_method: str = DEFAULT_HASH_METHOD,
+    hash_method: str | None = None,
 ) -> Member:
     """Register a member; the code is generated when none is given."""
     code = validate_code(data.code) if data.code else generate_code(session)
@@ -273,7 +205,9 @@ def create(
         session_version=1,
     )
     if data.password:
-        member.password_hash = hash_password(validate_password(data.password), hash_method)
+        member.password_hash = passwords.hash_password(
+            passwords.validate(data.password), hash_method
+        )
     _ensure_unique(session, member)
     session.add(member)
     _flush_unique(session, member)
@@ -328,11 +262,11 @@ def set_password(
     password: str,
     actor: audit.Actor,
     *,
-    hash_method: str = DEFAULT_HASH_METHOD,
+    hash_method: str | None = None,
     must_change: bool = False,
 ) -> None:
     """Set a new password; every other session of the member ends."""
-    member.password_hash = hash_password(validate_password(password), hash_method)
+    member.password_hash = passwords.hash_password(passwords.validate(password), hash_method)
     member.must_change_password = must_change
     member.session_version += 1
     audit.record(session, actor, "member.password", member.code)
@@ -364,9 +298,7 @@ def list_all(session: Session, *, limit: int | None = None, offset: int = 0) -> 
     return list(session.scalars(query))
 
 
-def ensure_bootstrap_admin(
-    session: Session, *, hash_method: str = DEFAULT_HASH_METHOD
-) -> str | None:
+def ensure_bootstrap_admin(session: Session, *, hash_method: str | None = None) -> str | None:
     """On an empty database create admin 9999999999 with a random one-time password.
 
     Returns that password (to be shown once) or None when members already exist.

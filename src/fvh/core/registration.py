@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fvh.core import audit, members, notify
+from fvh.core import audit, members, notify, passwords
 from fvh.core import system_settings as settings_mod
 from fvh.core.account_links import Links
 from fvh.core.errors import N_, Conflict, DomainError, ValidationError
@@ -69,7 +69,7 @@ def register(
     data: Registration,
     links: Links | None,
     *,
-    hash_method: str = members.DEFAULT_HASH_METHOD,
+    hash_method: str | None = None,
 ) -> Member | None:
     """Create a locked member awaiting approval and tell the responsible admins.
 
@@ -81,7 +81,7 @@ def register(
     address = members.normalize_email(data.email)
     if address is None:
         raise ValidationError(N_("Bitte eine E-Mail-Adresse angeben."), "email")
-    members.validate_password(data.password)
+    passwords.validate(data.password)
     if pending_count(session) >= MAX_PENDING:
         raise TooManyPending(N_("Zurzeit sind zu viele Registrierungen offen."))
     if session.scalar(select(Member.id).where(Member.email == address)) is not None:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fvh.config import DEFAULT_SECRET, Config
 from fvh.core import account_links as account_tokens
-from fvh.core import ledger, members
+from fvh.core import ledger, members, passwords
 from fvh.core.errors import ValidationError
 from fvh.db import migrate
 from fvh.db.engine import Database
@@ -46,7 +46,7 @@ def check_config(config: Config) -> list[Finding]:
         )
     else:
         findings.append(Finding(OK, "config", "APP_SECRET is set."))
-    if not members.is_strong_method(config.password_hash_method):
+    if not passwords.is_strong_method(config.password_hash_method):
         findings.append(
             Finding(
                 ERROR,

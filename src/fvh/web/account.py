@@ -19,7 +19,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from fvh.core import account_links as account_tokens
-from fvh.core import members, registration
+from fvh.core import members, passwords, registration
 from fvh.core.errors import Conflict, DomainError, ValidationError
 from fvh.http import access
 from fvh.http.context import app_config, db_session
@@ -38,7 +38,9 @@ class ForgotPasswordForm(FlaskForm):
 
 
 class NewPasswordForm(FlaskForm):
-    password = PasswordField(_l("Neues Passwort"), validators=[DataRequired(), Length(max=128)])
+    password = PasswordField(
+        _l("Neues Passwort"), validators=[DataRequired(), Length(max=passwords.MAX_LENGTH)]
+    )
     confirm = PasswordField(
         _l("Neues Passwort wiederholen"),
         validators=[
@@ -50,7 +52,9 @@ class NewPasswordForm(FlaskForm):
 
 class EmailChangeForm(FlaskForm):
     email = StringField(_l("Neue E-Mail-Adresse"), validators=[DataRequired(), Length(max=255)])
-    password = PasswordField(_l("Ihr Passwort"), validators=[DataRequired(), Length(max=128)])
+    password = PasswordField(
+        _l("Ihr Passwort"), validators=[DataRequired(), Length(max=passwords.MAX_LENGTH)]
+    )
 
 
 class ConfirmLinkForm(FlaskForm):
@@ -61,7 +65,9 @@ class RegistrationForm(FlaskForm):
     first_name = StringField(_l("Vorname"), validators=[DataRequired(), Length(max=255)])
     last_name = StringField(_l("Nachname"), validators=[DataRequired(), Length(max=255)])
     email = StringField(_l("E-Mail"), validators=[DataRequired(), Length(max=255)])
-    password = PasswordField(_l("Passwort"), validators=[DataRequired(), Length(max=128)])
+    password = PasswordField(
+        _l("Passwort"), validators=[DataRequired(), Length(max=passwords.MAX_LENGTH)]
+    )
     confirm = PasswordField(
         _l("Passwort wiederholen"),
         validators=[

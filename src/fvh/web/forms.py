@@ -15,10 +15,14 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from fvh.core import passwords
+
 
 class LoginForm(FlaskForm):
     identifier = StringField(_l("Code oder E-Mail"), validators=[DataRequired(), Length(max=255)])
-    password = PasswordField(_l("Passwort"), validators=[DataRequired(), Length(max=128)])
+    password = PasswordField(
+        _l("Passwort"), validators=[DataRequired(), Length(max=passwords.MAX_LENGTH)]
+    )
 
 
 class PasswordChangeForm(FlaskForm):

@@ -10,9 +10,8 @@ import re
 from typing import Any
 
 from sqlalchemy import select
-from werkzeug.security import check_password_hash
 
-from fvh.core import members
+from fvh.core import members, passwords
 from fvh.core.errors import DuplicateCode, DuplicateEmail, ValidationError
 from fvh.db.models import Member
 from fvh.ops.legacy import source
@@ -81,7 +80,7 @@ def _flag_default_password(run: ImportRun, code: str, member: Member) -> None:
         code in LEGACY_DEFAULT_ADMINS
         and member.is_admin
         and member.password_hash
-        and check_password_hash(member.password_hash, LEGACY_DEFAULT_PASSWORD)
+        and passwords.verify(member.password_hash, LEGACY_DEFAULT_PASSWORD)
     ):
         member.must_change_password = True
         run.warn(f"admin {code} still has the default password; it must be changed at login.")
