@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from flask import Flask
 
 from fvh.config import Config, load_config
+from fvh.core import passwords
 from fvh.http import context, observability, security
 from fvh.http.cookies import CookieSessionInterface
 from fvh.http.routing import IdConverter
@@ -31,6 +32,7 @@ def create_app(
     settings = config if isinstance(config, Config) else load_config(config)
     security.check_secret(settings, testing=bool(settings.extra.get("TESTING")))
     security.check_password_method(settings, testing=bool(settings.extra.get("TESTING")))
+    passwords.configure(settings.password_hash_method)
     observability.configure_logging(settings.log_level, settings.log_format)
     app = FvhFlask(__name__)
     app.url_map.converters["int"] = IdConverter  # before any route is added

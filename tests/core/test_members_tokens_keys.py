@@ -29,10 +29,7 @@ def test_codes_are_ten_digits(code):
 
 def test_generated_codes_are_ten_digits_and_unique(database):
     with database.session() as s:
-        created = [
-            members.create(s, members.NewMember("A", "B"), ACTOR, hash_method="pbkdf2:sha256:1")
-            for _ in range(20)
-        ]
+        created = [members.create(s, members.NewMember("A", "B"), ACTOR) for _ in range(20)]
         codes = {m.code for m in created}
     assert len(codes) == 20
     assert all(len(c) == 10 and c.isdigit() for c in codes)
@@ -109,7 +106,7 @@ def test_admin_cannot_lock_or_delete_self_and_last_admin_stays(build, database):
 
 def test_bootstrap_admin_only_on_empty_database(database):
     with database.session() as s:
-        password = members.ensure_bootstrap_admin(s, hash_method="pbkdf2:sha256:1000")
+        password = members.ensure_bootstrap_admin(s)
     assert password and len(password) >= 12
     with database.session() as s:
         admin = members.get_by_code(s, members.BOOTSTRAP_ADMIN_CODE)

@@ -221,7 +221,6 @@ def make_targets(database: Database) -> Targets:
             session,
             members.NewMember(first_name="Vera", last_name=f"Ziel {serial}"),
             TEST_ACTOR,
-            hash_method=TEST_HASH_METHOD,
         )
         session.flush()
         booking = ledger.book(session, victim.id, 1000, "Startguthaben", TEST_ACTOR)

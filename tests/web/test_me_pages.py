@@ -13,7 +13,6 @@ from PIL import Image
 from fvh.core import ledger, members, tokens
 from fvh.db.models import utcnow
 from tests.builders import TEST_ACTOR
-from tests.conftest import TEST_HASH_METHOD
 from tests.web.conftest import PASSWORD, Browser
 
 ME_GET_URLS = [
@@ -205,7 +204,6 @@ def test_forced_password_change_comes_first(app, database):
                 "Neu", "Ling", code="2100000021", password=PASSWORD, must_change_password=True
             ),
             TEST_ACTOR,
-            hash_method=TEST_HASH_METHOD,
         )
     browser = Browser(app.test_client())
     browser.login("2100000021")

@@ -195,9 +195,7 @@ def create_person() -> ResponseReturnValue:
     session = db_session()
     try:
         members.validate_code(code or "")
-        member = members.create(
-            session, new, current_actor(), hash_method=app_config().password_hash_method
-        )
+        member = members.create(session, new, current_actor())
     except ValidationError as exc:
         return error(exc.message, 400)
     except Conflict as exc:

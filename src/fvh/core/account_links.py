@@ -199,8 +199,6 @@ def reset_password(
     session: Session,
     token: str,
     password: str,
-    *,
-    hash_method: str | None = None,
 ) -> Member:
     """Set the new password from a reset link; the link and its siblings are used up and
     every session of the member ends. An invalid password leaves the link usable."""
@@ -208,7 +206,7 @@ def reset_password(
     member = members.get(session, row.member_id)
     passwords.validate(password)
     _use(session, row)
-    members.set_password(session, member, password, _actor(member), hash_method=hash_method)
+    members.set_password(session, member, password, _actor(member))
     _use_up_others(session, member.id, RESET)
     session.flush()
     return member
@@ -220,8 +218,6 @@ def request_email_change(
     new_email: str,
     password: str,
     links: Links,
-    *,
-    hash_method: str | None = None,
 ) -> bool:
     """Send a confirmation link to the new address; the address changes only when it is opened.
 
@@ -230,7 +226,7 @@ def request_email_change(
     address = members.normalize_email(new_email)
     if address is None:
         raise ValidationError(N_("Bitte eine E-Mail-Adresse angeben."), "email")
-    if not members.check_password(member, password, hash_method):
+    if not members.check_password(member, password):
         raise ValidationError(N_("Das Passwort ist falsch."), "password")
     if address == member.email:
         raise ValidationError(N_("Das ist bereits Ihre E-Mail-Adresse."), "email")

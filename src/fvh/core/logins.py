@@ -126,7 +126,6 @@ def authenticate(
     password: str,
     ip_address: str,
     *,
-    hash_method: str | None = None,
     policy: Policy = DEFAULT_POLICY,
 ) -> Member:
     """The member whose credentials these are; raises a LoginRefused subclass otherwise.
@@ -138,10 +137,10 @@ def authenticate(
         record(session, identifier, ip_address, THROTTLED, member)
         raise TooManyAttempts(N_("Zu viele Fehlversuche. Bitte später erneut versuchen."))
     if member is None:
-        passwords.burn_time(password, hash_method)
+        passwords.burn_time(password)
         ok = False
     else:
-        ok = members.check_password(member, password, hash_method)
+        ok = members.check_password(member, password)
     if not ok:
         record(session, identifier, ip_address, FAILED, member)
         raise InvalidCredentials(N_("Anmeldedaten ungültig."))

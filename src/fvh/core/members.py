@@ -189,7 +189,11 @@ def create(
     *,
     hash_method: str | None = None,
 ) -> Member:
-    """Register a member; the code is generated when none is given."""
+    """Register a member; the code is generated when none is given.
+
+    The password is hashed with the configured method; `hash_method` overrides it (only
+    tests/builders.py still passes one).
+    """
     code = validate_code(data.code) if data.code else generate_code(session)
     member = Member(
         code=code,
@@ -262,11 +266,10 @@ def set_password(
     password: str,
     actor: audit.Actor,
     *,
-    hash_method: str | None = None,
     must_change: bool = False,
 ) -> None:
     """Set a new password; every other session of the member ends."""
-    member.password_hash = passwords.hash_password(passwords.validate(password), hash_method)
+    member.password_hash = passwords.hash_password(passwords.validate(password))
     member.must_change_password = must_change
     member.session_version += 1
     audit.record(session, actor, "member.password", member.code)
@@ -298,7 +301,7 @@ def list_all(session: Session, *, limit: int | None = None, offset: int = 0) -> 
     return list(session.scalars(query))
 
 
-def ensure_bootstrap_admin(session: Session, *, hash_method: str | None = None) -> str | None:
+def ensure_bootstrap_admin(session: Session) -> str | None:
     """On an empty database create admin 9999999999 with a random one-time password.
 
     Returns that password (to be shown once) or None when members already exist.
@@ -317,7 +320,6 @@ def ensure_bootstrap_admin(session: Session, *, hash_method: str | None = None) 
             must_change_password=True,
         ),
         audit.Actor.system(),
-        hash_method=hash_method,
     )
     return password
 

@@ -105,9 +105,8 @@ def needs_rehash(password_hash: str, method: str | None = None) -> bool:
 _dummy_hashes: dict[str, str] = {}
 
 
-def burn_time(password: str, method: str | None = None) -> None:
+def burn_time(password: str) -> None:
     """Check against a throwaway hash, so unknown accounts answer as slowly as known ones."""
-    method = method or _method
-    if method not in _dummy_hashes:
-        _dummy_hashes[method] = hash_password("not a real password", method)
-    check_password_hash(_dummy_hashes[method], password)
+    if _method not in _dummy_hashes:
+        _dummy_hashes[_method] = hash_password("not a real password")
+    check_password_hash(_dummy_hashes[_method], password)

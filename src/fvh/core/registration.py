@@ -68,8 +68,6 @@ def register(
     session: Session,
     data: Registration,
     links: Links | None,
-    *,
-    hash_method: str | None = None,
 ) -> Member | None:
     """Create a locked member awaiting approval and tell the responsible admins.
 
@@ -98,7 +96,6 @@ def register(
                 locked=True,
             ),
             SELF_REGISTRATION,
-            hash_method=hash_method,
         )
     except Conflict:  # the address was taken a moment ago by a concurrent writer
         return None

@@ -11,7 +11,7 @@ import click
 from sqlalchemy.orm import Session
 
 from fvh.config import Config, ensure_secret_file, load_config
-from fvh.core import audit, keys, ledger, members, system_settings, tokens
+from fvh.core import audit, keys, ledger, members, passwords, system_settings, tokens
 from fvh.core.errors import DomainError
 from fvh.core.money import format_cents, parse_amount
 from fvh.db import migrate
@@ -58,6 +58,7 @@ pass_ctx = click.make_pass_decorator(Context)
 def main(ctx: click.Context) -> None:
     """FVH – Feuerwehr-Versorgungs-Helfer: accounts, ledger and terminal API."""
     ctx.obj = Context(load_config())
+    passwords.configure(ctx.obj.config.password_hash_method)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -81,9 +82,7 @@ def db_upgrade(ctx: Context) -> None:
 
 def _bootstrap_admin(ctx: Context) -> None:
     with ctx.session() as session:
-        password = members.ensure_bootstrap_admin(
-            session, hash_method=ctx.config.password_hash_method
-        )
+        password = members.ensure_bootstrap_admin(session)
     if password:
         click.echo("")
         click.echo("First login (shown only once; you must set a new password at login):")
@@ -130,7 +129,6 @@ def create_admin(
                 is_admin=True,
             ),
             CLI_ACTOR,
-            hash_method=ctx.config.password_hash_method,
         )
         click.echo(f"Admin {member.full_name} created with code {member.code}.")
 
@@ -170,7 +168,6 @@ def member_add(
                 is_admin=admin,
             ),
             CLI_ACTOR,
-            hash_method=ctx.config.password_hash_method,
         )
         click.echo(f"Member {member.full_name} created with code {member.code}.")
 

@@ -156,12 +156,7 @@ def reset_password() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             with attempt(form, errors=ValidationError) as outcome:
-                member = account_tokens.reset_password(
-                    session,
-                    token,
-                    form.password.data or "",
-                    hash_method=app_config().password_hash_method,
-                )
+                member = account_tokens.reset_password(session, token, form.password.data or "")
         except (account_tokens.TokenInvalid, account_tokens.TokenExpired) as exc:
             return _link_error(exc)
         if outcome.ok:
@@ -189,12 +184,7 @@ def change_email() -> ResponseReturnValue:
             return render_template("web/account/email.html", form=form, member=member), 503
         with attempt(form, field=_email_conflict, errors=(ValidationError, Conflict)) as outcome:
             sent = account_tokens.request_email_change(
-                db_session(),
-                member,
-                form.email.data or "",
-                form.password.data or "",
-                links,
-                hash_method=app_config().password_hash_method,
+                db_session(), member, form.email.data or "", form.password.data or "", links
             )
         if outcome.ok:
             if not sent:
@@ -276,7 +266,6 @@ def register() -> ResponseReturnValue:
                         password=form.password.data or "",
                     ),
                     public_links(),
-                    hash_method=app_config().password_hash_method,
                 )
         except registration.RegistrationClosed:
             abort(404)

@@ -22,7 +22,7 @@ from flask_login import current_user
 from fvh.core import ledger, logins, members
 from fvh.core.errors import ValidationError
 from fvh.http import access
-from fvh.http.context import app_config, db_session
+from fvh.http.context import db_session
 from fvh.web import auth, i18n, me
 from fvh.web.common import gui_blueprint
 from fvh.web.forms import LoginForm, PasswordChangeForm
@@ -89,11 +89,7 @@ def login() -> ResponseReturnValue:
         ip_address = request.remote_addr or ""
         try:
             member = logins.authenticate(
-                session,
-                form.identifier.data or "",
-                form.password.data or "",
-                ip_address,
-                hash_method=app_config().password_hash_method,
+                session, form.identifier.data or "", form.password.data or "", ip_address
             )
         except logins.LoginRefused as exc:
             session.commit()  # the failed attempt counts
@@ -145,8 +141,7 @@ def password() -> ResponseReturnValue:
     form = PasswordChangeForm()
     if form.validate_on_submit():
         session = db_session()
-        method = app_config().password_hash_method
-        if not members.check_password(member, form.current_password.data or "", method):
+        if not members.check_password(member, form.current_password.data or ""):
             form.current_password.errors = [_("Das bisherige Passwort ist falsch.")]
         elif form.password.data == form.current_password.data:
             form.password.errors = [_("Das neue Passwort muss sich vom bisherigen unterscheiden.")]
@@ -157,7 +152,6 @@ def password() -> ResponseReturnValue:
                     member,
                     form.password.data or "",
                     auth.current_actor(),
-                    hash_method=method,
                 )
             if outcome.ok:
                 auth.remember_version(member)  # this session stays, all others end

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 from fvh.core import ledger, members, money, registration
 from fvh.core.errors import DomainError, DuplicateCode, DuplicateEmail, MemberNotFound
 from fvh.db.models import Member
-from fvh.http.context import app_config, db_session
+from fvh.http.context import db_session
 from fvh.web import i18n
 from fvh.web.account import public_links
 from fvh.web.admin import bp, confirmation
@@ -63,9 +63,7 @@ def member_new() -> ResponseReturnValue:
                 is_admin=form.is_admin.data,
                 min_balance_cents=parse_min_balance(form),
             )
-            member = members.create(
-                session, data, current_actor(), hash_method=app_config().password_hash_method
-            )
+            member = members.create(session, data, current_actor())
             registration.welcome(session, member, public_links())
         if outcome.ok:
             flash(
@@ -202,7 +200,6 @@ def member_password(member_id: int) -> ResponseReturnValue:
         member,
         password,
         current_actor(),
-        hash_method=app_config().password_hash_method,
         must_change=True,
     )
     session.commit()
