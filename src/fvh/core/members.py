@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fvh.core import audit, passwords, system_settings
+from fvh.core import audit, names, passwords, system_settings
 from fvh.core.errors import (
     N_,
     DuplicateCode,
@@ -26,7 +26,7 @@ from fvh.db.models import Member
 
 CODE_LENGTH = 10
 BOOTSTRAP_ADMIN_CODE = "9999999999"
-MAX_NAME_LENGTH = 255
+MAX_NAME_LENGTH = names.MAX_LENGTH
 # The policy is `fvh.core.passwords`; these names stay for the API's schema and the startup check.
 MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
 MAX_PASSWORD_LENGTH = passwords.MAX_LENGTH
@@ -56,13 +56,9 @@ _NAME_MESSAGES = {
 
 
 def _validate_name(value: object, field: str) -> str:
+    """A first or last name by the one name rule, refused in that field's own words."""
     missing, too_long = _NAME_MESSAGES[field]
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(missing, field)
-    value = value.strip()
-    if len(value) > MAX_NAME_LENGTH:
-        raise ValidationError(too_long, field, max=MAX_NAME_LENGTH)
-    return value
+    return names.validate_name(value, field, missing=missing, too_long=too_long)
 
 
 def normalize_email(email: str | None) -> str | None:
