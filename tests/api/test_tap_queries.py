@@ -7,8 +7,6 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from fvh.db import engine as db
-
 TOKEN = base64.b64encode(b"\x04\xa2\x2b\x1c").decode()
 
 
@@ -24,13 +22,10 @@ def count_statements(engine):
     def before(_conn, _cursor, statement, *_args):
         observe(statement)
 
-    # The engine's statements, and the prebuilt ones `db.execute` runs on the cursor itself.
     event.listen(engine, "before_cursor_execute", before)
-    db.statement_observers.append(observe)
     try:
         yield statements
     finally:
-        db.statement_observers.remove(observe)
         event.remove(engine, "before_cursor_execute", before)
 
 

@@ -207,7 +207,7 @@ def test_writer_waits_at_most_its_timeout(sqlite_database, where):
     waiter.close()
 
 
-def test_end_read_turns_the_reader_into_the_writer(sqlite_database):
+def test_begin_write_turns_the_reader_into_the_writer(sqlite_database):
     session = sqlite_database.sessionmaker()
     db.begin_read(session)
     assert session.scalar(text("SELECT n FROM t")) == 1
@@ -217,7 +217,7 @@ def test_end_read_turns_the_reader_into_the_writer(sqlite_database):
     other.isolation_level = None
     other.begin_write(1)  # the reader does not hold writers up
     other.rollback()
-    db.end_read(session)
+    db.begin_write(session)
     session.execute(text("UPDATE t SET n = 5"))
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         other.begin_write(0.1)  # now this session is the writer

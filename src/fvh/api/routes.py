@@ -1,8 +1,9 @@
-"""Endpoints of API-CONTRACT.md. Each translates JSON to a domain call and back, nothing more."""
+"""The terminal API (docs/api.md). Each endpoint translates JSON to a core call and back."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
@@ -13,24 +14,20 @@ from werkzeug.exceptions import HTTPException
 
 import fvh
 from fvh.api import messages
-from fvh.api.auth import current_actor, read_along_result, require_key
+from fvh.api.auth import HEADER as API_KEY_HEADER
+from fvh.api.auth import check_key, current_actor, require_key
 from fvh.api.errors import error
-from fvh.api.idempotent import Answer, answer_booking
-from fvh.core import ledger, members, system_settings, tokens
+from fvh.core import idempotency, ledger, members, terminal, tokens
 from fvh.core.errors import (
-    BelowMinimum,
     Conflict,
-    MemberLocked,
     MemberNotFound,
     PermissionDenied,
-    TokenNotFound,
     ValidationError,
 )
 from fvh.core.keys import SCOPE_ADMIN, SCOPE_TERMINAL
 from fvh.core.money import cents_to_number
-from fvh.db import engine as db
-from fvh.db.models import Member, Transaction
-from fvh.http import access
+from fvh.db.models import Member
+from fvh.http import access, observability
 from fvh.http.context import app_config, db_session
 
 bp = Blueprint("api", __name__)
@@ -109,14 +106,14 @@ def health() -> ResponseReturnValue:
 
 
 @bp.get("/health-protected")
-@require_key(SCOPE_TERMINAL, keep_reading=True)
+@require_key(SCOPE_TERMINAL)
 def health_protected() -> ResponseReturnValue:
     db_session().execute(text("SELECT 1"))
     return jsonify(message="FVH API läuft, die Datenbank ist erreichbar.")
 
 
 @bp.get("/version")
-@require_key(SCOPE_TERMINAL, keep_reading=True)
+@require_key(SCOPE_TERMINAL)
 def version() -> ResponseReturnValue:
     return jsonify(version=fvh.__version__)
 
@@ -125,7 +122,7 @@ def version() -> ResponseReturnValue:
 
 
 @bp.get("/saldo-alle")
-@require_key(SCOPE_TERMINAL, keep_reading=True)
+@require_key(SCOPE_TERMINAL)
 def balances() -> ResponseReturnValue:
     session = db_session()
     # Terminals read this list whole and don't page: by default it is as long as allowed.
@@ -150,7 +147,7 @@ def balances() -> ResponseReturnValue:
 
 
 @bp.get("/person/<code>")
-@require_key(SCOPE_TERMINAL, keep_reading=True)
+@require_key(SCOPE_TERMINAL)
 def person(code: str) -> ResponseReturnValue:
     member = _member_by_code(db_session(), code)
     return jsonify(
@@ -161,23 +158,19 @@ def person(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/person/existent/<code>")
-@require_key(SCOPE_TERMINAL, keep_reading=True)
+@require_key(SCOPE_TERMINAL)
 def person_exists(code: str) -> ResponseReturnValue:
     member = _member_by_code(db_session(), code)
     return jsonify(nachname=member.last_name, vorname=member.first_name)
 
 
 @bp.get("/users")
-@require_key(SCOPE_ADMIN, keep_reading=True)
+@require_key(SCOPE_ADMIN)
 def users() -> ResponseReturnValue:
-    session = db_session()
     limit, offset = _page()
-    total = session.scalar(select(func.count()).select_from(Member)) or 0
-    items = [
-        {"code": m.code, "nachname": m.last_name, "vorname": m.first_name}
-        for m in members.list_all(session, limit=limit, offset=offset)
-    ]
-    return _paged(items, total, limit, offset)
+    page = members.search(db_session(), limit=limit, offset=offset)
+    items = [{"code": m.code, "nachname": m.last_name, "vorname": m.first_name} for m in page.rows]
+    return _paged(items, page.total, limit, offset)
 
 
 @bp.post("/person")
@@ -229,32 +222,24 @@ def delete_person(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/transaktionen")
-@require_key(SCOPE_ADMIN, keep_reading=True)
+@require_key(SCOPE_ADMIN)
 def transactions() -> ResponseReturnValue:
-    session = db_session()
     limit, offset = _page()
-    total = session.scalar(select(func.count()).select_from(Transaction)) or 0
-    rows = session.execute(
-        select(Transaction, Member.code, Member.last_name, Member.first_name)
-        .join(Member, Member.id == Transaction.member_id)
-        .order_by(Transaction.created_at.desc(), Transaction.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
+    page = ledger.journal(db_session(), ledger.JournalFilter(), limit=limit, offset=offset)
     items = [
         {
             "id": t.id,
-            "code": code,
-            "nachname": last,
-            "vorname": first,
+            "code": t.member.code,
+            "nachname": t.member.last_name,
+            "vorname": t.member.first_name,
             "beschreibung": t.description,
             "saldo_aenderung": cents_to_number(t.amount_cents),
             "timestamp": t.created_at.isoformat(timespec="seconds") + "Z",
             "storno_von": t.reverses_id,
         }
-        for t, code, last, first in rows
+        for t in page.rows
     ]
-    return _paged(items, total, limit, offset)
+    return _paged(items, page.total, limit, offset)
 
 
 @bp.delete("/transaktionen")
@@ -279,110 +264,88 @@ def delete_member_transactions(code: str) -> ResponseReturnValue:
     )
 
 
-# --- bookings -----------------------------------------------------------------------------
-
-
-def _card_lookup(code: str) -> db.Lookup[Any] | None:
-    """What a tap by code reads first, read along with its key (a code that can't be one:
-    nothing, and the view says why)."""
-    try:
-        members.validate_code(code)
-    except ValidationError:
-        return None
-    return members.card_lookup(code)
+# --- bookings ---------------------------------------------------------------------------
 
 
 @bp.put("/person/<code>/transaktion")
-@require_key(SCOPE_TERMINAL, keep_reading=True, read_along=_card_lookup)
+@access.mark(access.API_TERMINAL)
 def book_by_code(code: str) -> ResponseReturnValue:
-    data = _json_object()
-    description = _description(data)
-    try:
-        members.validate_code(code)
-    except ValidationError as exc:
-        abort(400, exc.message)
-    # Read with the key, in its read transaction: what the booking needs, beside other
-    # writers; the write lock (SQLite) is taken only for the booking itself.
-    session = db_session()
-    found = read_along_result(members.card_lookup(code))
-    db.end_read(session)
-
-    def compute(session: Session) -> Answer:
-        if found is None:
-            return {"error": messages.unknown_code()}, 404
-        member, system = found
-        try:
-            booking = ledger.debit_at_terminal(
-                session, member, description, current_actor(), system
-            )
-        except MemberNotFound:  # deleted since it was read
-            return {"error": messages.unknown_code()}, 404
-        except MemberLocked as exc:
-            return {"message": messages.locked(exc.first_name), "action": "locked"}, 200
-        except BelowMinimum as exc:
-            text_ = messages.below_minimum(exc.first_name, exc.balance_cents, system)
-            return {"message": text_, "action": "block"}, 200
-        return {**_booked(member.first_name, booking, system), "vorname": member.first_name}, 200
-
-    return answer_booking(session, compute)
-
-
-def _token_lookup() -> db.Lookup[Any] | None:
-    """What a tap by token reads first, read along with its key; nothing for a body that
-    names no valid token (the view reports it, after the key was checked on its own)."""
-    try:
-        data = request.get_json(force=True, silent=True)
-    except HTTPException:  # too large: answered once the key is known
-        return None
-    raw_token = data.get("token") if isinstance(data, dict) else None
-    try:
-        return tokens.owner_lookup(tokens.parse_base64(raw_token))
-    except ValidationError:
-        return None
+    return _tap(lambda _data: terminal.ByCode(members.validate_code(code)))
 
 
 @bp.put("/nfc-transaktion")
-@require_key(SCOPE_TERMINAL, keep_reading=True, read_along=_token_lookup)
+@access.mark(access.API_TERMINAL)
 def book_by_token() -> ResponseReturnValue:
-    data = _json_object()
-    raw_token = data.get("token")
-    if raw_token is None:
+    return _tap(_token)
+
+
+def _token(data: dict[str, Any]) -> terminal.ByToken:
+    if data.get("token") is None:
         abort(400, "Das Feld 'token' fehlt.")
-    description = _description(data)
+    return terminal.ByToken(tokens.parse_base64(data["token"]))
+
+
+def _tap(presented_in: Callable[[dict[str, Any]], terminal.Presented]) -> ResponseReturnValue:
+    """A terminal booking: the request read once, the tap booked by the core, the outcome
+    answered as the contract says; the door commits."""
+    session = db_session()
     try:
-        token_bytes = tokens.parse_base64(raw_token)
-    except ValidationError as exc:
-        abort(400, exc.message)
-    session = db_session()  # still reading, as above
-    found = read_along_result(tokens.owner_lookup(token_bytes))
-    db.end_read(session)
+        data = _json_object()
+        presented = presented_in(data)
+        description = _description(data)
+        claim = _idempotency_claim()
+    except (HTTPException, ValidationError) as exc:
+        check_key()  # a bad key is answered 401 before anything about the request
+        if isinstance(exc, ValidationError):
+            abort(400, exc.message)
+        raise
+    result = terminal.tap(
+        session, request.headers.get(API_KEY_HEADER), presented, description, claim
+    )
+    if isinstance(result.outcome, terminal.KeyRefused):
+        abort(401, "API-Key fehlt oder ist ungültig.")
+    body, status = _answer(result.outcome, presented)
+    if not isinstance(result.outcome, terminal.Replayed | terminal.IdempotencyRefused):
+        observability.booking_outcome(request.endpoint or "", status, body)
+    if result.record is not None:
+        idempotency.complete(result.record, status, body)
+    session.commit()
+    return jsonify(body), status
 
-    def compute(session: Session) -> Answer:
-        if found is not None:
-            token, system = found
-            try:
-                booking = ledger.debit_at_terminal(
-                    session,
-                    token.member,
-                    description,
-                    current_actor(),
-                    system,
-                    token_id=token.token_id,
-                )
-            except MemberLocked as exc:
-                return {"error": messages.locked(exc.first_name)}, 403
-            except BelowMinimum as exc:
-                text_ = messages.below_minimum(exc.first_name, exc.balance_cents, system)
-                return {"message": text_, "action": "block"}, 200
-            except (TokenNotFound, MemberNotFound):  # removed since it was read: unknown now
-                pass
-            else:
-                tokens.note_use(session, token)
-                return _booked(token.member.first_name, booking, system), 200
-        tokens.record_unknown_scan(session, token_bytes, description)
-        return {"error": messages.unknown_token()}, 404
 
-    return answer_booking(session, compute)
+def _answer(outcome: terminal.Outcome, presented: terminal.Presented) -> tuple[Any, int]:
+    """The contract's answer to each outcome of a tap, for both booking endpoints."""
+    by_code = isinstance(presented, terminal.ByCode)
+    match outcome:
+        case terminal.Booked(first_name, amount, balance, system):
+            text_ = messages.booked(first_name, amount, balance, system)
+            body = {"message": text_, "saldo": cents_to_number(balance)}
+            return ({**body, "vorname": first_name} if by_code else body), 200
+        case terminal.Blocked(first_name, balance, system):
+            text_ = messages.below_minimum(first_name, balance, system)
+            return {"message": text_, "action": "block"}, 200
+        case terminal.Locked(first_name) if by_code:
+            return {"message": messages.locked(first_name), "action": "locked"}, 200
+        case terminal.Locked(first_name):
+            return {"error": messages.locked(first_name)}, 403
+        case terminal.Unknown() if by_code:
+            return {"error": messages.unknown_code()}, 404
+        case terminal.Unknown():
+            return {"error": messages.unknown_token()}, 404
+        case terminal.Replayed(status, body):
+            return body, status
+        case terminal.IdempotencyRefused(message, in_progress):
+            return {"error": message}, 409 if in_progress else 422
+    raise AssertionError(f"no answer for {outcome!r}")
+
+
+def _idempotency_claim() -> idempotency.Claim | None:
+    header = request.headers.get("Idempotency-Key")
+    if header is None:
+        return None
+    key = idempotency.validate_key(header)
+    fingerprint = idempotency.fingerprint(request.method, request.path, request.get_data())
+    return idempotency.Claim(key, fingerprint)
 
 
 def _description(data: dict[str, Any]) -> str:
@@ -390,12 +353,3 @@ def _description(data: dict[str, Any]) -> str:
     if len(description) > ledger.MAX_DESCRIPTION_LENGTH:
         abort(400, "Das Feld 'beschreibung' ist zu lang.")
     return description
-
-
-def _booked(
-    first_name: str, booking: ledger.Booking, system: system_settings.SystemSettings
-) -> dict[str, Any]:
-    return {
-        "message": messages.booked(first_name, booking.amount_cents, booking.balance_cents, system),
-        "saldo": cents_to_number(booking.balance_cents),
-    }

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fvh.core.errors import N_, Conflict, ValidationError
@@ -80,6 +81,36 @@ def reserve(session: Session, api_key_id: int, key: str, request_hash: str) -> I
     session.add(record)
     session.flush()
     return record
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A request's `Idempotency-Key` (validated) and the fingerprint of the request."""
+
+    key: str
+    fingerprint: str
+
+
+def claim(session: Session, api_key_id: int, request: Claim) -> StoredResponse | IdempotencyRecord:
+    """The first answer to this key, or the key claimed for this request (a new record).
+
+    Raises KeyReusedWithOtherRequest or RequestInProgress. A concurrent request with the
+    same key that commits first makes the claim fail on the unique index: the session is
+    rolled back and that request's answer returned.
+    """
+    found = lookup(session, api_key_id, request.key, request.fingerprint)
+    if found is not None:
+        return found
+    try:
+        return reserve(session, api_key_id, request.key, request.fingerprint)
+    except IntegrityError:
+        session.rollback()
+        found = lookup(session, api_key_id, request.key, request.fingerprint)
+        if found is None:
+            raise RequestInProgress(
+                N_("Eine Anfrage mit diesem Idempotency-Key läuft noch.")
+            ) from None
+        return found
 
 
 def complete(record: IdempotencyRecord, status_code: int, body: Any) -> None:

@@ -6,13 +6,13 @@ import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeGuard, TypeVar
 
-from sqlalchemy import Select, bindparam, or_, select, true, update
+from sqlalchemy import Select, bindparam, select, true
 from sqlalchemy.orm import Session, selectinload
 
-from fvh.core import audit
+from fvh.core import audit, last_used
 from fvh.core.errors import N_, Conflict, NotFound, ValidationError
 from fvh.db import engine as db
 from fvh.db.models import ApiClient, ApiKey, utcnow
@@ -21,8 +21,6 @@ KEY_PREFIX = "fvh_"
 SCOPE_TERMINAL = "terminal"
 SCOPE_ADMIN = "admin"
 SCOPES = (SCOPE_TERMINAL, SCOPE_ADMIN)
-# last_used is written at most this often per key, so that every tap is not a key write too.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 T = TypeVar("T")
 
 
@@ -132,20 +130,15 @@ class KeyIdentity:
     client_name: str
     last_used_at: datetime | None
 
-    def use_due(self, now: datetime) -> bool:
-        """Whether `note_use` should write now (at most once per resolution interval)."""
-        return self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION
-
 
 def authenticate(session: Session, presented: str | None) -> KeyIdentity | None:
     """The active key matching the presented value, found by its hash; None if none.
 
-    Only reads. `note_use` records the use, in a transaction of its own where bookings run
-    (on MariaDB a booking's journal row locks the key row through its foreign key).
+    Only reads; `record_use` notes the use.
     """
     if not _plausible(presented):
         return None
-    row = db.execute(session, _ACTIVE_KEY, {"key_hash": hash_key(presented)}).one_or_none()
+    row = session.connection().execute(_ACTIVE_KEY, {"key_hash": hash_key(presented)}).one_or_none()
     return KeyIdentity(*row) if row is not None else None
 
 
@@ -158,7 +151,7 @@ def authenticate_with(
     if not _plausible(presented):
         return None, None
     params = {**lookup.params, "key_hash": hash_key(presented)}
-    row = db.execute(session, _with_key(lookup.statement), params).one_or_none()
+    row = session.connection().execute(_with_key(lookup.statement), params).one_or_none()
     if row is None:
         return None, None
     key, found = KeyIdentity(*row[:_KEY_WIDTH]), row[_KEY_WIDTH:]
@@ -181,26 +174,20 @@ _ACTIVE_KEY = select(*_KEY_COLUMNS).select_from(_KEY_AND_CLIENT).where(*_KEY_IS_
 @functools.lru_cache(maxsize=32)
 def _with_key(statement: Select[Any]) -> Select[Any]:
     """The active key's columns, then those of `statement`'s row, if it finds one (NULLs if not)."""
-    found = statement.subquery("found")
-    return (
-        select(*_KEY_COLUMNS, *found.c)
-        .select_from(_KEY_AND_CLIENT.outerjoin(found, true()))
-        .where(*_KEY_IS_ACTIVE)
-    )
+    key, found = _ACTIVE_KEY.subquery("active_key"), statement.subquery("found")
+    return select(*key.c, *found.c).select_from(key.outerjoin(found, true()))
 
 
-def note_use(session: Session, key: KeyIdentity) -> None:
-    """Set the key's `last_used_at`, unless another request just did."""
-    now = utcnow()
-    session.execute(
-        update(ApiKey)
-        .where(
-            ApiKey.id == key.id,
-            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - LAST_USED_RESOLUTION),
-        )
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )
+def record_use(session: Session, key: KeyIdentity) -> None:
+    """Note the key's use, at most once a minute, in a transaction of its own (it commits).
+
+    Not inside a booking: on MariaDB the journal row's foreign key locks the key row, and
+    two bookings that share a key could deadlock on it.
+    """
+    if last_used.due(key.last_used_at):
+        session.commit()
+        last_used.note(session, ApiKey.__table__, key.id)
+        session.commit()
 
 
 def list_clients(session: Session) -> list[ApiClient]:

@@ -45,7 +45,6 @@ from fvh.core.errors import (
 )
 from fvh.core.members import MemberCard, card
 from fvh.core.money import MAX_ABS_CENTS
-from fvh.db import engine as db
 from fvh.db.models import Member, Token, Transaction, utcnow
 
 MAX_DESCRIPTION_LENGTH = 255
@@ -98,7 +97,7 @@ def _post_entry(
     `token_id` books only while that token still belongs to the member (a tap looks the
     token up before its writing transaction). `member` spares reading it again for the mails.
 
-    Plain Core statements on the session's connection: every tap of every terminal runs here.
+    Core statements on the session's connection: every tap of every terminal runs here.
     """
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool):
         raise ValidationError(N_("Der Betrag muss eine ganze Zahl von Cent sein."), "amount")
@@ -106,6 +105,7 @@ def _post_entry(
         raise ValidationError(
             N_("Der Betrag muss ungleich 0 und im erlaubten Bereich sein."), "amount"
         )
+    session.flush()  # the Core statements below run on the connection, past the ORM
     dialect = session.get_bind().dialect
     returning = dialect.update_returning
     # MariaDB has no UPDATE … RETURNING, but its INSERT … RETURNING can read the new balance.
@@ -118,7 +118,7 @@ def _post_entry(
     )
     now = utcnow()
     params = {"member_id": member_id, "amount": amount_cents, "floor": floor_cents, "now": now}
-    result = db.execute(session, change, {**params, "token_id": token_id})
+    result = session.connection().execute(change, {**params, "token_id": token_id})
     if returning:
         balance = result.scalar_one_or_none()
         changed = balance is not None
@@ -126,8 +126,7 @@ def _post_entry(
         changed = result.rowcount == 1
     if not changed:
         return None  # a condition did not hold: nothing was changed
-    entry = db.execute(
-        session,
+    entry = session.connection().execute(
         _new_entry(returning=dialect.insert_returning, with_balance=balance_from_entry),
         {
             "member_id": member_id,
@@ -141,15 +140,18 @@ def _post_entry(
             "created_at": now,
         },
     )
-    if balance_from_entry:
-        balance = entry.one()[1]
-    elif not returning:  # MySQL
-        balance = db.execute(session, _BALANCE, params).scalar_one()
+    if dialect.insert_returning:
+        entry_id, *balance_returned = entry.one()
+        if balance_from_entry:
+            balance = balance_returned[0]
+    else:  # MySQL
+        entry_id = entry.inserted_primary_key[0]
+        balance = session.connection().execute(_BALANCE, params).scalar_one()
     _expire_balance(session, member_id)
     recipient = member or card(session, member_id=member_id)
     assert recipient is not None
     notify.after_booking(session, recipient, amount_cents, balance, description, system)
-    return Booking(entry.inserted_id, member_id, amount_cents, balance)
+    return Booking(entry_id, member_id, amount_cents, balance)
 
 
 _ENTRY_COLUMNS = (

@@ -14,7 +14,6 @@ from sqlalchemy.sql.functions import FunctionElement
 from fvh.core import audit
 from fvh.core.errors import N_, ValidationError
 from fvh.core.money import MAX_ABS_CENTS
-from fvh.db import engine as db
 from fvh.db.models import Setting
 
 MAX_UNDO_WINDOW_SECONDS = 3600
@@ -91,7 +90,7 @@ COLUMN = select(_SettingsObject(_key, _value)).scalar_subquery().label("settings
 
 def load(session: Session) -> SystemSettings:
     """The current settings; missing rows fall back to the defaults."""
-    return _parse(dict(db.execute(session, _ALL).all()))
+    return _parse(dict(session.execute(_ALL).tuples().all()))
 
 
 def from_column(value: str | None) -> SystemSettings:

@@ -7,22 +7,20 @@ import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
-from fvh.core import audit, members, notify, system_settings
+from fvh.core import audit, last_used, members, notify, system_settings
 from fvh.core.errors import N_, DuplicateToken, TokenNotFound, ValidationError
 from fvh.db import engine as db
 from fvh.db.models import Member, Token, UnknownTokenScan, utcnow
 
 MAX_TOKEN_BYTES = 32
 _HEX_SEPARATORS = re.compile(r"[\s:\-]")
-# last_used is written at most this often per token, so that most taps write only the booking.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def _check_length(data: bytes, field: str) -> bytes:
@@ -79,11 +77,6 @@ _OWNER_AND_SETTINGS = (
     select(_TOKENS.c.id, _TOKENS.c.last_used_at, *members.CARD_COLUMNS, system_settings.COLUMN)
     .join_from(_TOKENS, Member.__table__, Member.__table__.c.id == _TOKENS.c.member_id)
     .where(_TOKENS.c.data == bindparam("data"))
-)
-_NOTE_USE = (
-    update(_TOKENS)
-    .where(_TOKENS.c.id == bindparam("token_id"))
-    .values(last_used_at=bindparam("now"))
 )
 
 
@@ -148,10 +141,9 @@ def remove(session: Session, token: Token, actor: audit.Actor) -> None:
 
 
 def note_use(session: Session, token: TokenOwner) -> None:
-    """Set the token's `last_used_at`, at most once per resolution interval."""
-    now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        db.execute(session, _NOTE_USE, {"token_id": token.token_id, "now": now})
+    """Set the token's `last_used_at`, at most once a minute (in the booking's transaction)."""
+    if last_used.due(token.last_used_at):
+        last_used.note(session, _TOKENS, token.token_id)
 
 
 def record_unknown_scan(session: Session, data: bytes, terminal: str) -> UnknownTokenScan:
@@ -186,6 +178,11 @@ def unknown_scans(session: Session, limit: int = 20) -> list[UnknownTokenScan]:
     """Tokens terminals presented that nobody owns, most recently seen first."""
     query = select(UnknownTokenScan).order_by(UnknownTokenScan.last_seen_at.desc()).limit(limit)
     return list(session.scalars(query))
+
+
+def count_unknown_scans(session: Session) -> int:
+    """How many tokens terminals presented that nobody owns."""
+    return session.scalar(select(func.count()).select_from(UnknownTokenScan)) or 0
 
 
 def get_unknown_scan(session: Session, scan_id: int) -> UnknownTokenScan:

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Dialect, Engine, Executable, Select, create_engine, event, text
+from sqlalchemy import Engine, Executable, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
     InterfaceError,
-    MultipleResultsFound,
-    NoResultFound,
     OperationalError,
 )
 from sqlalchemy.orm import Session, sessionmaker
@@ -136,7 +134,7 @@ def _quiet_mysql_connection() -> type | None:
 
     class QuietConnection(CMySQLConnection):
         def is_connected(self) -> bool:
-            return bool(self._cmysql and self._cmysql.connected())
+            return not self.is_closed()
 
     return QuietConnection
 
@@ -224,79 +222,6 @@ def backend_name(engine: Engine) -> str:
     return engine.url.get_backend_name()
 
 
-def execute(
-    session: Session, statement: Executable, params: Mapping[str, Any] | None = None
-) -> Rows:
-    """Run a prebuilt Core statement on the DB-API cursor of the session's connection.
-
-    For the terminals' hot path, whose statements are module constants with bind
-    parameters. SQLAlchemy compiles each once per dialect (`_prepare`); running it skips
-    the engine's per-call execution layer, which cost a tap about as much CPU as all of its
-    SQL together. Types are still converted by SQLAlchemy's own bind and result processors,
-    driver errors are raised as SQLAlchemy's (`DBAPIError.instance`), and a lost connection
-    is invalidated, as the engine would do. Pending ORM changes are flushed first.
-    Connection events (`before_cursor_execute`, echo) do not see these statements:
-    `statement_observers` does.
-    """
-    session.flush()
-    connection = session.connection()
-    dialect = connection.dialect
-    prepared = _prepare(statement, dialect)
-    values = prepared.parameters(params or {})
-    pooled = connection.connection
-    dbapi_connection = pooled.dbapi_connection
-    assert dbapi_connection is not None
-    for observe in statement_observers:
-        observe(prepared.sql)
-    cursor = _cursor(pooled.info, dbapi_connection)
-    try:
-        cursor.execute(prepared.sql, values)
-        rows = prepared.rows(cursor.fetchall()) if cursor.description is not None else []
-        return Rows(rows, cursor.rowcount, getattr(cursor, "lastrowid", None))  # not psycopg
-    except dialect.loaded_dbapi.Error as exc:
-        invalidated = dialect.is_disconnect(exc, dbapi_connection, cursor)
-        pooled.info.pop(_CURSOR, None)
-        _close_quietly(cursor)
-        if invalidated:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(
-            prepared.sql,
-            values,
-            exc,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=invalidated,
-            dialect=dialect,
-        ) from exc
-
-
-_CURSOR = "fvh_cursor"
-
-
-def _close_quietly(cursor: Any) -> None:
-    """Close a cursor after a failed statement; on a dead connection that may fail too."""
-    with contextlib.suppress(Exception):
-        cursor.close()
-
-
-def _cursor(info: dict[str, Any], dbapi_connection: Any) -> Any:
-    """The DB-API connection's cursor for `execute`, opened once and used again.
-
-    Every statement reads its whole result, so the next one finds the cursor clean, and a
-    new cursor per statement cost mysql-connector about as much as building its SQL. The
-    pool clears `info` when it replaces the connection; a failed statement drops it.
-    """
-    kept = info.get(_CURSOR)
-    if kept is not None and kept[0] is dbapi_connection:
-        return kept[1]
-    cursor = dbapi_connection.cursor()
-    info[_CURSOR] = (dbapi_connection, cursor)
-    return cursor
-
-
-# Callables that see the SQL of every statement `execute` runs (tests count them).
-statement_observers: list[Callable[[str], None]] = []
-
-
 T = TypeVar("T")
 
 
@@ -313,100 +238,22 @@ class Lookup(Generic[T]):
 
 def fetch(session: Session, lookup: Lookup[T]) -> T | None:
     """The lookup's result, None when it finds no row."""
-    row = execute(session, lookup.statement, lookup.params).one_or_none()
+    row = session.connection().execute(lookup.statement, lookup.params).one_or_none()
     return None if row is None else lookup.build(row)
 
 
-class Rows:
-    """What `execute` returns: the rows (already fetched), the row count, the new row's id."""
-
-    __slots__ = ("_lastrowid", "_rows", "rowcount")
-
-    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int, lastrowid: Any) -> None:
-        self._rows = rows
-        self.rowcount = rowcount
-        self._lastrowid = lastrowid
-
-    def all(self) -> list[tuple[Any, ...]]:
-        return self._rows
-
-    def one(self) -> tuple[Any, ...]:
-        if len(self._rows) != 1:
-            raise (NoResultFound if not self._rows else MultipleResultsFound)(
-                f"exactly one row was expected, there were {len(self._rows)}"
-            )
-        return self._rows[0]
-
-    def one_or_none(self) -> tuple[Any, ...] | None:
-        if len(self._rows) > 1:
-            raise MultipleResultsFound("more than one row where at most one was expected")
-        return self._rows[0] if self._rows else None
-
-    def scalar_one_or_none(self) -> Any:
-        row = self.one_or_none()
-        return row[0] if row is not None else None
-
-    def scalar_one(self) -> Any:
-        return self.one()[0]
-
-    @property
-    def inserted_id(self) -> int:
-        """The new row's primary key: its RETURNING value, else the driver's `lastrowid`."""
-        return self._rows[0][0] if self._rows else self._lastrowid
-
-
-class _Prepared:
-    """A statement as compiled by SQLAlchemy for one dialect, with its type processors."""
-
-    def __init__(self, statement: Executable, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        if compiled.literal_execute_params or compiled.post_compile_params:
-            raise ValueError("statements with expanding parameters are not prepared")
-        if compiled.insert_prefetch or compiled.update_prefetch:
-            # Python-side column defaults are computed by the engine's execution layer.
-            raise ValueError("give every column a value: Python-side defaults are not run here")
-        self.compiled = compiled
-        self.sql = compiled.string
-        self.positional = compiled.positiontup
-        self.bind_processors = {
-            name: processor
-            for name, bind in compiled.binds.items()
-            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))
-        }
-        self.result_processors = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in getattr(statement, "exported_columns", ())
-        ]
-
-    def parameters(self, params: Mapping[str, Any]) -> Any:
-        values = self.compiled.construct_params(params)
-        for name, processor in self.bind_processors.items():
-            if name in values:
-                values[name] = processor(values[name])
-        if self.positional is not None:
-            return tuple(values[name] for name in self.positional)
-        return values
-
-    def rows(self, fetched: list[Any]) -> list[tuple[Any, ...]]:
-        processors = self.result_processors
-        if not any(processors):
-            return [tuple(row) for row in fetched]
-        return [
-            tuple(p(value) if p else value for p, value in zip(processors, row, strict=True))
-            for row in fetched
-        ]
-
-
-@functools.lru_cache(maxsize=512)
-def _prepare(statement: Executable, dialect: Dialect) -> _Prepared:
-    return _Prepared(statement, dialect)
+def execute(
+    session: Session, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Any:
+    """Deprecated spelling of `session.execute`, kept until its last callers move."""
+    return session.execute(statement, params or {})
 
 
 def begin_read(session: Session) -> None:
     """Start the session's next transaction as a reader.
 
     On SQLite it then runs beside the writer instead of queueing for the write lock; end it
-    with `end_read` before the first write. Elsewhere it does nothing: reads take no locks
+    with `begin_write` before the first write. Elsewhere it does nothing: reads take no locks
     under READ COMMITTED, and the first statement begins the transaction. Does nothing
     when a transaction is already open.
     """
@@ -414,7 +261,7 @@ def begin_read(session: Session) -> None:
         session.connection(execution_options={READ_ONLY_OPTION: True})
 
 
-def end_read(session: Session) -> None:
+def begin_write(session: Session) -> None:
     """End a read phase: what the session executes next runs in a writing transaction.
 
     On SQLite the reader is committed (nothing to sync) and a writer begun on the same

@@ -7,9 +7,9 @@ import ipaddress
 from flask import Flask, Response, abort, request
 from sqlalchemy import func, select
 
-from fvh.api.auth import authenticate
-from fvh.core import keys
-from fvh.db.models import Member, OutboxMessage, UnknownTokenScan
+from fvh.core import keys, members, tokens
+from fvh.db import engine as db
+from fvh.db.models import OutboxMessage
 from fvh.http import access
 from fvh.http.context import app_config, db_session
 from fvh.http.observability import render_metrics
@@ -38,27 +38,27 @@ def metrics() -> Response:
     """Counters of all workers plus gauges read from the database now."""
     session = db_session()
     if not _allowed_by_address():
-        key, _ = authenticate(_presented_key(), keep_reading=True)
+        db.begin_read(session)
+        key = keys.authenticate(session, _presented_key())
         if key is None:
             abort(401)
         if not keys.scope_allows(key.scope, keys.SCOPE_ADMIN):
             abort(403)
-    members_total, balance_sum = session.execute(
-        select(func.count(Member.id), func.coalesce(func.sum(Member.balance_cents), 0))
-    ).one()
-    in_debt = session.scalar(select(func.count()).where(Member.balance_cents < 0)) or 0
-    unknown = session.scalar(select(func.count()).select_from(UnknownTokenScan)) or 0
+        keys.record_use(session, key)
+    db.begin_read(session)
+    totals = members.totals(session)
+    unknown = tokens.count_unknown_scans(session)
     outbox = session.scalar(select(func.count()).where(OutboxMessage.status == "pending")) or 0
     gauges = [
         "# HELP fvh_members Members in the database.",
         "# TYPE fvh_members gauge",
-        f"fvh_members {members_total}",
+        f"fvh_members {totals.members}",
         "# HELP fvh_balance_sum_cents Sum of all balances in cents.",
         "# TYPE fvh_balance_sum_cents gauge",
-        f"fvh_balance_sum_cents {int(balance_sum)}",
+        f"fvh_balance_sum_cents {totals.balance_cents}",
         "# HELP fvh_members_in_debt Members with a negative balance.",
         "# TYPE fvh_members_in_debt gauge",
-        f"fvh_members_in_debt {int(in_debt)}",
+        f"fvh_members_in_debt {totals.in_debt}",
         "# HELP fvh_unknown_tokens Unknown tokens scanned and not yet assigned.",
         "# TYPE fvh_unknown_tokens gauge",
         f"fvh_unknown_tokens {unknown}",
