@@ -55,7 +55,7 @@ def test_member_deleted_after_the_read_books_nothing(build, database):
     gone = build.member(code="4000000003", balance_cents=1000)
     entries = _journal_count(database) - 1  # the deposit goes with the member
     with database.session() as session:
-        card = members.card(session, code="4000000003")
+        card = members.holder(session, code="4000000003")
     with database.session() as session:
         session.delete(session.get(Member, gone.id))
     with database.session() as session, pytest.raises(MemberNotFound):
@@ -66,9 +66,9 @@ def test_member_deleted_after_the_read_books_nothing(build, database):
 def test_card_carries_what_booking_mails_need(build, database):
     build.member(code="4000000004", first_name="Erna", last_name="Eimer", email="e@example.org")
     with database.session() as session:
-        card = members.card(session, code="4000000004")
-        assert members.card(session, code="4000000099") is None
-        assert members.card(session, member_id=card.id) == card
+        card = members.holder(session, code="4000000004")
+        assert members.holder(session, code="4000000099") is None
+        assert members.holder(session, member_id=card.id) == card
     assert (card.first_name, card.last_name, card.email) == ("Erna", "Eimer", "e@example.org")
 
 
@@ -292,11 +292,11 @@ def test_a_tap_reads_the_settings_with_its_token_or_member(build, database):
     with database.session() as session:
         stored = system_settings.load(session)
         token, by_token = db.fetch(session, tokens.owner_lookup(b"\x04\x10"))
-        card, by_code = db.fetch(session, members.card_lookup("4000000010"))
+        card, by_code = db.fetch(session, members.holder_lookup("4000000010"))
         assert by_token == by_code == stored
         assert (stored.default_amount_cents, stored.min_balance_cents) == (-150, -500)
         assert (stored.currency, stored.self_registration, stored.decimals) == ("Striche", True, 2)
         assert stored.organisation_name == 'FF "Süd" \\ Nord'
         assert token.member == card and card.code == "4000000010"
         assert db.fetch(session, tokens.owner_lookup(b"\x04\x11")) is None
-        assert db.fetch(session, members.card_lookup("4000000011")) is None
+        assert db.fetch(session, members.holder_lookup("4000000011")) is None

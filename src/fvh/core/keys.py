@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from fvh.core import audit, last_used
 from fvh.core.errors import N_, Conflict, NotFound, ValidationError
+from fvh.core.names import validate_name
 from fvh.db import engine as db
 from fvh.db.models import ApiClient, ApiKey, utcnow
 
@@ -38,13 +39,6 @@ def scope_allows(granted: str, required: str) -> bool:
     return granted in (SCOPE_ADMIN, required)
 
 
-def _validate_name(name: str) -> str:
-    name = (name or "").strip()
-    if not 1 <= len(name) <= 255:
-        raise ValidationError(N_("Der Name muss 1 bis 255 Zeichen lang sein."), "name")
-    return name
-
-
 def get_client(session: Session, client_id: int) -> ApiClient:
     client = session.get(ApiClient, client_id)
     if client is None:
@@ -57,7 +51,8 @@ def find_client(session: Session, name: str) -> ApiClient | None:
 
 
 def create_client(session: Session, name: str, actor: audit.Actor) -> ApiClient:
-    name = _validate_name(name)
+    message = N_("Der Name muss 1 bis 255 Zeichen lang sein.")
+    name = validate_name(name, "name", missing=message, too_long=message)
     if find_client(session, name) is not None:
         raise Conflict(N_("Ein API-Benutzer namens %(name)r existiert bereits."), name=name)
     client = ApiClient(name=name)

@@ -43,7 +43,7 @@ from fvh.core.errors import (
     TokenNotFound,
     ValidationError,
 )
-from fvh.core.members import MemberCard, card
+from fvh.core.members import AccountHolder, holder
 from fvh.core.money import MAX_ABS_CENTS
 from fvh.db.models import Member, Token, Transaction, utcnow
 
@@ -87,7 +87,7 @@ def _post_entry(
     unlocked_only: bool = False,
     reverses_id: int | None = None,
     system: settings_mod.SystemSettings | None = None,
-    member: Member | MemberCard | None = None,
+    member: Member | AccountHolder | None = None,
     token_id: int | None = None,
 ) -> Booking | None:
     """Change the balance and write the journal row; None when a condition refused it.
@@ -148,7 +148,7 @@ def _post_entry(
         entry_id = entry.inserted_primary_key[0]
         balance = session.connection().execute(_BALANCE, params).scalar_one()
     _expire_balance(session, member_id)
-    recipient = member or card(session, member_id=member_id)
+    recipient = member or holder(session, member_id=member_id)
     assert recipient is not None
     notify.after_booking(session, recipient, amount_cents, balance, description, system)
     return Booking(entry_id, member_id, amount_cents, balance)
@@ -224,7 +224,7 @@ def _expire_balance(session: Session, member_id: int) -> None:
 
 def debit_at_terminal(
     session: Session,
-    member: Member | MemberCard,
+    member: Member | AccountHolder,
     description: object,
     actor: audit.Actor,
     system: settings_mod.SystemSettings | None = None,

@@ -97,7 +97,7 @@ def get_by_code(session: Session, code: str) -> Member:
 
 
 @dataclass(frozen=True)
-class MemberCard:
+class AccountHolder:
     """What a booking needs to know of its member: who it is and which mails they want.
 
     Read with one plain query on the terminals' hot path instead of loading a `Member`.
@@ -114,32 +114,34 @@ class MemberCard:
     low_balance_threshold_cents: int | None
 
 
-CARD_COLUMNS = tuple(Member.__table__.c[f.name] for f in fields(MemberCard))
-_CARD_BY_ID = select(*CARD_COLUMNS).where(Member.__table__.c.id == bindparam("member_id"))
-_CARD_BY_CODE = select(*CARD_COLUMNS).where(Member.__table__.c.code == bindparam("code"))
-_CARD_AND_SETTINGS_BY_CODE = _CARD_BY_CODE.add_columns(system_settings.COLUMN)
+HOLDER_COLUMNS = tuple(Member.__table__.c[f.name] for f in fields(AccountHolder))
+_HOLDER_BY_ID = select(*HOLDER_COLUMNS).where(Member.__table__.c.id == bindparam("member_id"))
+_HOLDER_BY_CODE = select(*HOLDER_COLUMNS).where(Member.__table__.c.code == bindparam("code"))
+_HOLDER_AND_SETTINGS_BY_CODE = _HOLDER_BY_CODE.add_columns(system_settings.COLUMN)
 
 
-def card_lookup(code: str) -> db.Lookup[tuple[MemberCard, system_settings.SystemSettings]]:
-    """The card of the member with this code and the system settings, in one round trip (a
-    tap by QR code)."""
-    return db.Lookup(_CARD_AND_SETTINGS_BY_CODE, {"code": code}, _card_and_settings)
+def holder_lookup(code: str) -> db.Lookup[tuple[AccountHolder, system_settings.SystemSettings]]:
+    """The member with this code as a booking needs them, and the system settings, in one
+    round trip (a tap by QR code)."""
+    return db.Lookup(_HOLDER_AND_SETTINGS_BY_CODE, {"code": code}, _holder_and_settings)
 
 
-def _card_and_settings(row: Sequence[Any]) -> tuple[MemberCard, system_settings.SystemSettings]:
-    return MemberCard(*row[:-1]), system_settings.from_column(row[-1])
+def _holder_and_settings(
+    row: Sequence[Any],
+) -> tuple[AccountHolder, system_settings.SystemSettings]:
+    return AccountHolder(*row[:-1]), system_settings.from_column(row[-1])
 
 
-def card(
+def holder(
     session: Session, *, member_id: int | None = None, code: str | None = None
-) -> MemberCard | None:
-    """The card of the member with this id or code; None when there is none."""
+) -> AccountHolder | None:
+    """The member with this id or code as a booking needs them; None when there is none."""
     if member_id is not None:
-        result = db.execute(session, _CARD_BY_ID, {"member_id": member_id})
+        result = session.connection().execute(_HOLDER_BY_ID, {"member_id": member_id})
     else:
-        result = db.execute(session, _CARD_BY_CODE, {"code": code})
+        result = session.connection().execute(_HOLDER_BY_CODE, {"code": code})
     row = result.one_or_none()
-    return MemberCard(*row) if row is not None else None
+    return AccountHolder(*row) if row is not None else None
 
 
 def get(session: Session, member_id: int) -> Member:

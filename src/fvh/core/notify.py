@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from fvh.core import system_settings as settings_mod
-from fvh.core.members import MemberCard
+from fvh.core.members import AccountHolder
 from fvh.core.money import format_cents
 from fvh.db.models import Member, OutboxMessage, UnknownTokenScan, utcnow
 
@@ -66,7 +66,7 @@ def _money(system: settings_mod.SystemSettings) -> Any:
 
 def after_booking(
     session: Session,
-    member: MemberCard | Member,
+    member: AccountHolder | Member,
     amount_cents: int,
     balance_cents: int,
     description: str,

@@ -144,7 +144,7 @@ def tap(
 def _lookup(presented: Presented) -> db.Lookup[Any]:
     if isinstance(presented, ByToken):
         return tokens.owner_lookup(presented.data)
-    return members.card_lookup(presented.code)
+    return members.holder_lookup(presented.code)
 
 
 def _book(

@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from fvh.core import audit, last_used, members, notify, system_settings
 from fvh.core.errors import N_, DuplicateToken, TokenNotFound, ValidationError
+from fvh.core.names import validate_name
 from fvh.db import engine as db
 from fvh.db.models import Member, Token, UnknownTokenScan, utcnow
 
 MAX_TOKEN_BYTES = 32
+_NAME_TOO_LONG = N_("Der Name ist zu lang (höchstens 255 Zeichen).")
 _HEX_SEPARATORS = re.compile(r"[\s:\-]")
 
 
@@ -69,12 +71,12 @@ class TokenOwner:
 
     token_id: int
     last_used_at: datetime | None
-    member: members.MemberCard
+    member: members.AccountHolder
 
 
 _TOKENS = Token.__table__
 _OWNER_AND_SETTINGS = (
-    select(_TOKENS.c.id, _TOKENS.c.last_used_at, *members.CARD_COLUMNS, system_settings.COLUMN)
+    select(_TOKENS.c.id, _TOKENS.c.last_used_at, *members.HOLDER_COLUMNS, system_settings.COLUMN)
     .join_from(_TOKENS, Member.__table__, Member.__table__.c.id == _TOKENS.c.member_id)
     .where(_TOKENS.c.data == bindparam("data"))
 )
@@ -89,7 +91,7 @@ def owner_lookup(data: bytes) -> db.Lookup[tuple[TokenOwner, system_settings.Sys
 def _owner_and_settings(
     row: Sequence[Any],
 ) -> tuple[TokenOwner, system_settings.SystemSettings]:
-    token = TokenOwner(row[0], row[1], members.MemberCard(*row[2:-1]))
+    token = TokenOwner(row[0], row[1], members.AccountHolder(*row[2:-1]))
     return token, system_settings.from_column(row[-1])
 
 
@@ -112,9 +114,7 @@ def add(session: Session, member: Member, data: bytes, name: str, actor: audit.A
             owner=owner.full_name,
             code=owner.code,
         )
-    name = (name or "").strip()
-    if len(name) > 255:
-        raise ValidationError(N_("Der Name ist zu lang (höchstens 255 Zeichen)."), "name")
+    name = validate_name(name, "name", too_long=_NAME_TOO_LONG)
     token = Token(member_id=member.id, data=data, name=name)
     session.add(token)
     # An assigned token is no longer unknown.
@@ -200,9 +200,7 @@ def dismiss_unknown_scan(session: Session, scan: UnknownTokenScan) -> None:
 
 def rename(session: Session, token: Token, name: str, actor: audit.Actor) -> Token:
     """Change a token's name (what it is: key fob, phone, ...); the audit log keeps both."""
-    name = (name or "").strip()
-    if len(name) > 255:
-        raise ValidationError(N_("Der Name ist zu lang (höchstens 255 Zeichen)."), "name")
+    name = validate_name(name, "name", too_long=_NAME_TOO_LONG)
     if name == token.name:
         return token
     before = token.name

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Engine, Executable, Select, create_engine, event, text
+from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DBAPIError,
@@ -240,13 +240,6 @@ def fetch(session: Session, lookup: Lookup[T]) -> T | None:
     """The lookup's result, None when it finds no row."""
     row = session.connection().execute(lookup.statement, lookup.params).one_or_none()
     return None if row is None else lookup.build(row)
-
-
-def execute(
-    session: Session, statement: Executable, params: Mapping[str, Any] | None = None
-) -> Any:
-    """Deprecated spelling of `session.execute`, kept until its last callers move."""
-    return session.execute(statement, params or {})
 
 
 def begin_read(session: Session) -> None:
