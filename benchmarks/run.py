@@ -41,8 +41,7 @@ from sqlalchemy.engine import make_url
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # the figures, not the migration log
 
 from fvh.core import audit, keys, ledger
-from fvh.db import migrate
-from fvh.db.engine import Database
+from fvh.db import Database, migrate
 from fvh.db.models import Member, Token, Transaction, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -52,9 +52,8 @@ class Config:
     api_list_limit: int = 1000
     api_list_max_limit: int = 10000
     gunicorn_workers: int = 0  # 0 = derived from the CPU count
-    # One request per process at a time: on two cores, threads in a worker mostly wait for
-    # each other's interpreter lock (measured in BENCHMARKS.md). "gthread" + threads > 1 also
-    # works, e.g. when the server is reached without a buffering proxy in front.
+    # One request per process at a time (measured in BENCHMARKS.md); "gthread" + threads > 1
+    # for a server reached without a buffering proxy in front.
     gunicorn_worker_class: str = "sync"
     gunicorn_threads: int = 1  # threads per worker process (gthread)
     smtp_host: str = ""

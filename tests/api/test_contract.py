@@ -1,4 +1,4 @@
-"""API-CONTRACT.md, endpoint by endpoint: field names, JSON types, status codes, outcomes."""
+"""The terminal protocol (docs/api.md), endpoint by endpoint: field names, JSON types, status codes, outcomes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The terminals' JSON API (API-CONTRACT.md): a thin door over the domain core."""
+"""The terminals' JSON API (docs/api.md): a thin door over the domain core."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ from typing import Any
 from flask import abort, g, request
 from sqlalchemy.orm import Session
 
+from fvh import db
 from fvh.core import keys
 from fvh.core.audit import Actor
-from fvh.db import engine as db
 from fvh.http import access
 from fvh.http.context import db_session
 
@@ -51,7 +51,7 @@ def check_key(scope: str = keys.SCOPE_TERMINAL) -> keys.KeyIdentity:
 
 def require_key(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The view runs only for an active key of this scope (see `check_key`)."""
-    rule = access.API_ADMIN if scope == keys.SCOPE_ADMIN else access.API_TERMINAL
+    rule = access.api_rule(scope)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)

@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from fvh.db import engine as db
+from fvh import db
 
 log = logging.getLogger(__name__)
 

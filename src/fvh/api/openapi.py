@@ -19,15 +19,15 @@ import fvh
 from fvh.api.auth import HEADER as API_KEY_HEADER
 from fvh.api.routes import bp
 from fvh.core import idempotency, ledger, members, tokens
+from fvh.core.keys import SCOPE_ADMIN, SCOPE_TERMINAL
 from fvh.http import access
 from fvh.http.context import app_config
 
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "ApiKey"
-# x-fvh-scope of an operation: who may call it. An admin key may do everything.
-SCOPE_PUBLIC = "public"
-SCOPE_TERMINAL = "terminal"
-SCOPE_ADMIN = "admin"
+# x-fvh-scope of an operation: who may call it (a key scope, or public). An admin key may do
+# everything.
+SCOPE_PUBLIC = access.PUBLIC
 
 _HERE = Path(__file__).parent
 SWAGGER_UI_DIR = _HERE / "static" / "swagger-ui"

@@ -12,10 +12,10 @@ from typing import Any, TypeGuard, TypeVar
 from sqlalchemy import Select, bindparam, select, true
 from sqlalchemy.orm import Session, selectinload
 
+from fvh import db
 from fvh.core import audit, last_used
 from fvh.core.errors import N_, Conflict, NotFound, ValidationError
 from fvh.core.names import validate_name
-from fvh.db import engine as db
 from fvh.db.models import ApiClient, ApiKey, utcnow
 
 KEY_PREFIX = "fvh_"

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from fvh import db
 from fvh.core import audit, names, passwords, system_settings
 from fvh.core.errors import (
     N_,
@@ -21,7 +22,6 @@ from fvh.core.errors import (
     PermissionDenied,
     ValidationError,
 )
-from fvh.db import engine as db
 from fvh.db.models import Member
 
 CODE_LENGTH = 10

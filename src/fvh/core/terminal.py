@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fvh import db
 from fvh.core import idempotency, keys, ledger, members, tokens
 from fvh.core.audit import Actor
 from fvh.core.errors import BelowMinimum, MemberLocked, MemberNotFound, TokenNotFound
 from fvh.core.system_settings import SystemSettings
-from fvh.db import engine as db
 from fvh.db.models import IdempotencyRecord
 
 # --- what a terminal presents -------------------------------------------------------------

@@ -14,10 +14,10 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
+from fvh import db
 from fvh.core import audit, last_used, members, notify, system_settings
 from fvh.core.errors import N_, DuplicateToken, TokenNotFound, ValidationError
 from fvh.core.names import validate_name
-from fvh.db import engine as db
 from fvh.db.models import Member, Token, UnknownTokenScan, utcnow
 
 MAX_TOKEN_BYTES = 32

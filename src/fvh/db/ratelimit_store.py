@@ -14,7 +14,7 @@ from limits.storage import Storage
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from fvh.db.engine import Database
+from fvh.db import Database
 from fvh.db.models import RateLimitCounter, utcnow
 
 SCHEME = "fvh-db"

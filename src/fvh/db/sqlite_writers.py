@@ -1,19 +1,10 @@
-"""SQLite writers queue on a lock file, not in SQLite's busy handler.
+"""SQLite writers queue on a lock file (`<database>-writer.lock`), not in the busy handler.
 
-SQLite lets one writer at a time into a database. A writer that finds the write lock taken
-waits in the busy handler, which sleeps in growing steps (1, 2, 5, 10 … 100 ms) and retries:
-with a few terminals tapping at once, some taps waited hundreds of milliseconds for a lock
-that was free again after one. Here every connection of FVH takes an exclusive `flock` on
-`<database>-writer.lock` before its `BEGIN IMMEDIATE` and gives it back right after its
-commit or rollback. SQLite's own locking stays as it is, so correctness never depends on this
-file: it only orders FVH's writers (other programs that write the database still meet
-SQLite's busy handler).
-
-A waiting writer sleeps in the kernel until the lock is free (`flock` without LOCK_NB), and
-the wait is bounded by an alarm, as `flock -w` of util-linux does it. That works in a
-process's main thread only, where gunicorn's sync workers answer requests, and only while
-no other alarm is set; otherwise a writer polls in steps of at most a millisecond (which
-cost the terminals' taps a tenth of their CPU).
+SQLite's busy handler retries in growing sleeps, so a writer could wait far longer than the
+lock was held (BENCHMARKS.md). Each FVH connection takes an exclusive `flock` before its
+`BEGIN IMMEDIATE` and releases it at commit or rollback; SQLite's own locking stays as it
+is, so correctness never depends on this file. The wait sleeps in the kernel, bounded by an
+alarm in a main thread without another alarm; elsewhere it polls in short steps.
 """
 
 from __future__ import annotations

@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from fvh.core.keys import SCOPE_ADMIN, SCOPE_TERMINAL
+
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+def api_rule(scope: str) -> str:
+    """The rule of a view that needs an API key of this scope (`fvh.core.keys.SCOPES`)."""
+    return f"api:{scope}"
+
+
 PUBLIC = "public"
-API_TERMINAL = "api:terminal"
-API_ADMIN = "api:admin"
+API_TERMINAL = api_rule(SCOPE_TERMINAL)
+API_ADMIN = api_rule(SCOPE_ADMIN)
 LOGIN = "login"
 ADMIN = "admin"
 RULES = (PUBLIC, API_TERMINAL, API_ADMIN, LOGIN, ADMIN)

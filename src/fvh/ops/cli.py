@@ -14,8 +14,7 @@ from fvh.config import Config, ensure_secret_file, load_config
 from fvh.core import audit, keys, ledger, members, passwords, system_settings, tokens
 from fvh.core.errors import DomainError
 from fvh.core.money import format_cents, parse_amount
-from fvh.db import migrate
-from fvh.db.engine import Database
+from fvh.db import Database, migrate
 from fvh.http.security import InsecureConfiguration, check_password_method, check_secret
 
 CLI_ACTOR = audit.Actor.system("CLI")

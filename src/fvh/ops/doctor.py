@@ -17,8 +17,7 @@ from fvh.config import DEFAULT_SECRET, Config
 from fvh.core import account_links as account_tokens
 from fvh.core import ledger, members, passwords
 from fvh.core.errors import ValidationError
-from fvh.db import migrate
-from fvh.db.engine import Database
+from fvh.db import Database, migrate
 from fvh.db.models import Member
 
 OK, WARNING, ERROR = "ok", "warning", "error"

@@ -22,7 +22,7 @@ from sqlalchemy import or_, select, update
 
 from fvh.config import Config
 from fvh.core import notify
-from fvh.db.engine import Database
+from fvh.db import Database
 from fvh.db.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from fvh.config import Config
 from fvh.core import account_links as account_tokens
 from fvh.core import idempotency, logins
-from fvh.db.engine import Database
+from fvh.db import Database
 from fvh.db.models import OutboxMessage, RateLimitCounter, utcnow
 
 log = logging.getLogger(__name__)

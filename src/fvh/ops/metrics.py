@@ -7,8 +7,8 @@ import ipaddress
 from flask import Flask, Response, abort, request
 from sqlalchemy import func, select
 
+from fvh import db
 from fvh.core import keys, members, tokens
-from fvh.db import engine as db
 from fvh.db.models import OutboxMessage
 from fvh.http import access
 from fvh.http.context import app_config, db_session

@@ -58,11 +58,8 @@ class AccessLogger(glogging.Logger):
 def default_workers(config: Config) -> int:
     """GUNICORN_WORKERS, else CPUs + 1 (at most 8); as many as CPUs (at least 2) on SQLite.
 
-    A tap is CPU work in the worker and in the database, which usually shares the machine:
-    processes beyond the cores mostly preempt each other. SQLite lets one writer in at a
-    time, and a preempted writer holds everybody up: with 5 workers on 2 cores p99 was three
-    times as long as with 3, and 2 beat 3 once the writers slept in `flock`. On MariaDB 3
-    workers beat 2 × CPUs + 1 = 5 (BENCHMARKS.md).
+    A tap is CPU work in the worker and the database on the same cores, and on SQLite a
+    preempted writer holds everybody up; the counts were measured (BENCHMARKS.md).
     """
     if config.gunicorn_workers > 0:
         return config.gunicorn_workers

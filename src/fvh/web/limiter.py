@@ -58,9 +58,8 @@ def init_app(app: Flask) -> Limiter:
         # request's own transaction may still hold SQLite's write lock.
         headers_enabled=False,
     )
-    # The same rule as a request filter, checked first: everything else (every terminal
-    # request to a combined server, every page view) skips the limiter's resolution of its
-    # limits, which cost a tap about a fifth of its CPU.
+    # The same rule as a request filter, checked first: every other request (terminal taps
+    # to a combined server, page views) skips the limiter's resolution of its limits.
     limiter.request_filter(_exempt)
     app.register_error_handler(RateLimitExceeded, _too_many)
     app.extensions["fvh_limiter"] = limiter
