@@ -3,7 +3,17 @@
 FVH_TEST_MYSQL_URL / FVH_TEST_POSTGRES_URL name a server (and a database to connect to for
 administration); each test session creates its own database there, migrates it once, and
 drops it at the end. A configured server that cannot be reached is an error, never a skip.
-Between tests every table is emptied, after checking that the ledger is consistent.
+Each xdist worker has its own databases (a name with the worker's id on a server, a file in
+the worker's tmp directory for SQLite).
+
+Per backend and worker there is one `Database` (engine and connection pool) for the whole
+session: every test's `app` is built fresh from the test's configuration but is handed that
+Database instead of opening its own engine. Tests see committed data only (other processes,
+threads and gunicorn workers take part in some), so isolation is not a rolled-back outer
+transaction: after each test the ledger is checked and every table is emptied in one
+transaction. The apps share one in-memory cache of compiled templates, too (Jinja's
+bytecode cache: the same templates, compiled once per session instead of once per test).
+Tests that build their own apps (other configuration, other mode) open their own engines.
 """
 
 from __future__ import annotations
@@ -14,6 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -87,12 +100,22 @@ def database_url(
         drop_server_database(backend, name)
 
 
+@pytest.fixture(scope="session")
+def session_database(database_url: str) -> Iterator[Database]:
+    """The Database (engine, pool, sessions) of this backend, shared by every test's `app`."""
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
 @pytest.fixture
 def backend(database_url: str) -> str:
     return make_url(database_url).get_backend_name()
 
 
 def empty_all_tables(database: Database) -> None:
+    """Delete every row, children first, in one transaction (ids are not reset: no test
+    relies on them, as on the servers' sequences they never were)."""
     with database.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
@@ -109,12 +132,42 @@ def config(database_url: str, tmp_path: Path) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def app(config: dict[str, object], request: pytest.FixtureRequest):
-    from fvh import create_app
+class SharedTemplates(BytecodeCache):
+    """Compiled templates in memory, for every app of the session (keyed by name and source)."""
 
-    application = create_app(config)
-    database = application.extensions["fvh_db"]
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)  # ignored if the source changed (checksum)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+SHARED_TEMPLATES = SharedTemplates()
+
+
+@pytest.fixture
+def app(
+    config: dict[str, object],
+    database_url: str,
+    session_database: Database,
+    request: pytest.FixtureRequest,
+) -> Iterator[Flask]:
+    """A fresh app of the test's configuration on the session's Database of its backend.
+
+    After the test: the ledger must be consistent (unless marked `corrupts_ledger`), then
+    every table is emptied.
+    """
+    from fvh.app import create_app
+
+    shared = session_database if config["DATABASE_URL"] == database_url else None
+    application = create_app(config, database=shared)
+    application.jinja_env.bytecode_cache = SHARED_TEMPLATES
+    database = get_database(application)
     yield application
     try:
         if not request.node.get_closest_marker("corrupts_ledger"):
@@ -122,7 +175,8 @@ def app(config: dict[str, object], request: pytest.FixtureRequest):
                 assert ledger.check(session) == [], "ledger inconsistent after the test"
     finally:
         empty_all_tables(database)
-        database.dispose()
+        if database is not shared:
+            database.dispose()
 
 
 @pytest.fixture

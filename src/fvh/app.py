@@ -11,6 +11,7 @@ from flask import Flask
 
 from fvh.config import Config, load_config
 from fvh.core import passwords
+from fvh.db import Database
 from fvh.http import context, observability, security
 from fvh.http.cookies import CookieSessionInterface
 from fvh.http.routing import IdConverter
@@ -20,12 +21,16 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    config: Mapping[str, Any] | Config | None = None, *, mode: str = "combined"
+    config: Mapping[str, Any] | Config | None = None,
+    *,
+    mode: str = "combined",
+    database: Database | None = None,
 ) -> Flask:
     """Build the app. `mode` chooses the doors: both (API under its prefix), API only, GUI only.
 
     `config` is a Config or a mapping of overrides (e.g. `{"DATABASE_URL": ...}`) on top of
-    the environment and `.env`.
+    the environment and `.env`. `database` is an existing Database to use instead of one
+    opened from the configuration (see `fvh.http.context.init_app`).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -47,7 +52,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
-    context.init_app(app, settings)
+    context.init_app(app, settings, database)
     observability.init_app(app)
     security.init_headers(app)
     security.init_proxy(app, settings)

@@ -11,17 +11,21 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from fvh.config import Config
-from fvh.db.engine import Database
+from fvh.db import Database
 
 _DATABASE = "fvh_db"
 
 
-def init_app(app: Flask, config: Config) -> None:
-    """Attach the configuration and the Database (engine, sessions) to the app."""
+def init_app(app: Flask, config: Config, database: Database | None = None) -> None:
+    """Attach the configuration and the Database (engine, sessions) to the app.
+
+    `database` is an existing Database to use instead of opening one from the configuration
+    (the tests share one engine per backend for their session); its owner disposes of it.
+    """
     app.config["FVH"] = config
-    app.extensions[_DATABASE] = Database(
-        config.resolved_database_url, pool_size=config.mysql_pool_size
-    )
+    if database is None:
+        database = Database(config.resolved_database_url, pool_size=config.mysql_pool_size)
+    app.extensions[_DATABASE] = database
     app.teardown_appcontext(_close_session)
 
 
