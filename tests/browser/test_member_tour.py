@@ -21,7 +21,7 @@ import pytest
 
 from tests.browser.conftest import SCREENSHOTS, Problems, Server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CODE = "3456789012"
 FIRST, LAST = "Lena", "Schlauch"

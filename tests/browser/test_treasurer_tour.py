@@ -22,7 +22,7 @@ import pytest
 
 from tests.browser.conftest import SCREENSHOTS, Problems, Server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ADMIN_CODE = "9999999999"
 NEW_PASSWORD = "Schlauchturm-2026!"

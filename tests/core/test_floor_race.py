@@ -6,6 +6,7 @@ import base64
 import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import func, select
 
 from fvh.core import ledger
@@ -14,6 +15,8 @@ from fvh.db.models import Transaction
 PROCESSES = 5
 THREADS_PER_PROCESS = 10
 TOKEN = bytes.fromhex("04a22b1c")
+
+pytestmark = pytest.mark.slow  # five spawned processes start together after 4 s
 
 
 def _tap_worker(args: tuple) -> list[tuple[int, dict]]:

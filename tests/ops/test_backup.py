@@ -128,6 +128,7 @@ def _chain(backend: str) -> list[str]:
     return [b for b in ("mysql", "postgresql") if b in BACKENDS] + ["sqlite"]
 
 
+@pytest.mark.slow  # creates and migrates a database on every backend
 def test_round_trip_through_every_backend_keeps_everything(
     fvh, filled, database_url, backend, new_database, tmp_path
 ):

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real units, nginx, gunicorn and uWSGI: seconds each
+
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "installation"
 SYSTEMD = INSTALL / "systemd"

@@ -96,6 +96,7 @@ def _stop(process: subprocess.Popen) -> str:
     return output
 
 
+@pytest.mark.slow
 def test_upgrade_then_serve_combined_with_gunicorn(env):
     first = _fvh(env, "db", "upgrade")
     assert "9999999999" in first
@@ -146,6 +147,7 @@ def test_upgrade_then_serve_combined_with_gunicorn(env):
     assert process.returncode == 0
 
 
+@pytest.mark.slow
 def test_serve_api_and_gui_apart(env):
     _fvh(env, "db", "upgrade")
     api_port, gui_port = _free_port(), _free_port()
@@ -161,12 +163,14 @@ def test_serve_api_and_gui_apart(env):
         _stop(gui)
 
 
+@pytest.mark.slow
 def test_serve_refuses_an_unmigrated_database(env):
     result = subprocess.run([*FVH, "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "fvh db upgrade" in result.stderr
 
 
+@pytest.mark.slow
 def test_serve_refuses_the_placeholder_secret_before_listening(env):
     _fvh(env, "db", "upgrade")
     result = subprocess.run(
@@ -181,6 +185,7 @@ def test_serve_refuses_the_placeholder_secret_before_listening(env):
     assert "listening" not in result.stdout
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_missing_secret(env, tmp_path):
     _fvh(env, "db", "upgrade")  # creates DATA_DIR/app_secret ...
     (tmp_path / "app_secret").unlink()  # ... which an operator might lose
