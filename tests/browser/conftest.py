@@ -173,8 +173,12 @@ def problems() -> Problems:
 
 
 @pytest.fixture
-def browser_context(chromium_path: str, tmp_path: Path, problems: Problems):
-    """A fresh chromium profile (light colour scheme, German, desktop size); reports problems."""
+def browser_context(chromium_path: str, server: Server, tmp_path: Path, problems: Problems):
+    """A fresh chromium profile (light colour scheme, German, desktop size); reports problems.
+
+    It depends on `server` so that it closes first: a connection chromium keeps open to the
+    server holds a gunicorn worker, and stopping then waited for the 20 s graceful timeout.
+    """
     try:
         from playwright.sync_api import ConsoleMessage, Response, expect, sync_playwright
     except ImportError:
