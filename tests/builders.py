@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fvh.core import audit, keys, ledger, members, tokens
-from fvh.db.engine import Database
+from fvh.db import Database
 from fvh.db.models import Member
 
 TEST_ACTOR = audit.Actor.system("tests")

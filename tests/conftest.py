@@ -31,8 +31,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from fvh.core import ledger
-from fvh.db import migrate
-from fvh.db.engine import Database
+from fvh.db import Database, migrate
 from fvh.db.models import Base
 from fvh.http.context import database as get_database
 from tests.builders import Builder

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fvh import create_app
+from fvh.app import create_app
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 

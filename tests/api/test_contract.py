@@ -1,4 +1,4 @@
-"""The terminal protocol (docs/api.md), endpoint by endpoint: field names, JSON types, status codes, outcomes."""
+"""The terminal protocol (docs/api.md), endpoint by endpoint: fields, types, codes, outcomes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 import fvh
+from fvh.app import create_app
 from fvh.core import keys, system_settings, tokens
 from fvh.core.audit import Actor
 from fvh.db.models import Member, OutboxMessage, Transaction, UnknownTokenScan
@@ -109,7 +110,7 @@ def test_health_version_and_database_check(client, key):
 @pytest.mark.parametrize(("prefix", "mode"), [("/fvh-api", "combined"), ("", "api")])
 def test_base_url_may_carry_a_path_prefix(config, build, prefix, mode):
     """Terminals are configured with a base URL, with or without a path prefix."""
-    other = fvh.create_app({**config, "API_PREFIX": prefix or "/api"}, mode=mode)
+    other = create_app({**config, "API_PREFIX": prefix or "/api"}, mode=mode)
     try:
         client = other.test_client()
         key = build.api_key()

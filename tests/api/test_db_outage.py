@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-import fvh
-from fvh.db.engine import Database
+from fvh.app import create_app
+from fvh.db import Database
 
 # Port 1 refuses connections at once, so these tests stay fast.
 UNREACHABLE = {
@@ -31,7 +31,7 @@ LEAKS = ["Traceback", 'File "', "sqlalchemy", "mysql", "psycopg", "127.0.0.1", "
 
 @pytest.fixture(params=sorted(UNREACHABLE))
 def outage_app(request, config):
-    app = fvh.create_app({**config, "DATABASE_URL": UNREACHABLE[request.param]})
+    app = create_app({**config, "DATABASE_URL": UNREACHABLE[request.param]})
     yield app
     app.extensions["fvh_db"].dispose()
 
@@ -139,7 +139,7 @@ def test_a_connection_the_server_dropped_is_replaced(server, monkeypatch):
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.pool import NullPool
 
-    from fvh.db import engine as db
+    from fvh import db
 
     env, whoami, kill = _SERVERS[server]
     database = Database(os.environ[env], pool_size=1)
@@ -159,12 +159,12 @@ def test_a_connection_the_server_dropped_is_replaced(server, monkeypatch):
     try:
         first = pooled_connection_id()
         drop(first)
-        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # every checkout "rested"
+        monkeypatch.setattr(db.engine, "PING_AFTER_IDLE_SECONDS", 0.0)  # every checkout "rested"
         second = pooled_connection_id()  # no error: pinged, found dead, connected anew
         assert second != first
 
         drop(second)
-        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)  # "used a moment ago"
+        monkeypatch.setattr(db.engine, "PING_AFTER_IDLE_SECONDS", 3600.0)  # "used a moment ago"
         with pytest.raises(DBAPIError) as failed:
             pooled_connection_id()
         assert failed.value.connection_invalidated

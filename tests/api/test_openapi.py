@@ -27,7 +27,7 @@ from referencing.jsonschema import DRAFT202012
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from fvh import create_app
+from fvh.app import create_app
 from fvh.core import keys, ledger
 from fvh.db.models import Transaction
 from fvh.http import access

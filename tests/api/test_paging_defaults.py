@@ -1,6 +1,6 @@
 """Terminals read /saldo-alle whole; other lists are capped by default."""
 
-from fvh import create_app
+from fvh.app import create_app
 
 
 def test_saldo_alle_is_whole_by_default_other_lists_are_capped(config, build):

@@ -24,7 +24,7 @@ def _tap_worker(args: tuple) -> list[tuple[int, dict]]:
     config, key, code, start_at = args
     import time
 
-    from fvh import create_app
+    from fvh.app import create_app
 
     app = create_app(config)
     answers: list[tuple[int, dict]] = []

@@ -12,12 +12,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
-from fvh import create_app
+from fvh import db
+from fvh.app import create_app
 from fvh.core import audit, ledger, members, tokens
 from fvh.core.errors import MemberNotFound, TokenNotFound
-from fvh.db import engine as db
-from fvh.db import migrate
-from fvh.db.engine import Database
+from fvh.db import Database, migrate
 from fvh.db.models import Member, Token, Transaction
 from fvh.db.sqlite_writers import QueuedConnection
 from tests.builders import Builder
@@ -113,7 +112,7 @@ def test_sqlite_connections_queue_on_the_writer_lock(sqlite_database):
 
 
 def test_sqlite_writer_gives_up_like_the_busy_timeout(sqlite_database, monkeypatch):
-    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(db.engine, "SQLITE_BUSY_TIMEOUT_MS", 200)
     holder = sqlite_database.sessionmaker()
     holder.execute(text("UPDATE t SET n = 2"))
     started = time.monotonic()
@@ -242,7 +241,7 @@ def test_a_tap_that_cannot_get_the_writer_lock_in_time_is_a_503(tmp_path, monkey
     )
     client = app.test_client()
     assert client.put("/api/nfc-transaktion", json=tap, headers=headers).status_code == 200
-    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(db.engine, "SQLITE_BUSY_TIMEOUT_MS", 200)
     holder = database.sessionmaker()
     holder.execute(text("UPDATE members SET comment = 'busy'"))  # holds the writer lock
     refused = client.put("/api/nfc-transaktion", json=tap, headers=headers)

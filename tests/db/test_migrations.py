@@ -6,8 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from fvh.db import migrate
-from fvh.db.engine import Database
+from fvh.db import Database, migrate
 from fvh.db.models import Base
 
 

@@ -7,7 +7,7 @@ import logging
 
 from click.testing import CliRunner
 
-from fvh import create_app
+from fvh.app import create_app
 from fvh.http.observability import JsonFormatter, RequestIdFilter
 from fvh.ops.cli import main
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fvh import create_app
+from fvh.app import create_app
 from fvh.http.security import InsecureConfiguration
 
 

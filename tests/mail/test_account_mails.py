@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import select, update
 
-from fvh import create_app
+from fvh.app import create_app
 from fvh.core import audit, members, system_settings
 from fvh.db.models import AccountToken, utcnow
 from fvh.ops.mail import send_due, smtp_settings

@@ -7,7 +7,7 @@ import base64
 import pytest
 from sqlalchemy import select, update
 
-from fvh import create_app
+from fvh.app import create_app
 from fvh.core import audit, ledger, members, notify, system_settings
 from fvh.db.models import Member, OutboxMessage, utcnow
 from fvh.ops.mail import OutboxWorker, backlog, backoff, send_due, smtp_settings

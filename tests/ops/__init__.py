@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import inspect, select
 
-from fvh.db.engine import Database
+from fvh.db import Database
 from fvh.db.models import Base
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, inspect, select
 
 from fvh.core import audit, keys, ledger, members, system_settings, tokens
-from fvh.db.engine import Database
+from fvh.db import Database
 from fvh.db.models import Base, Member, Transaction
 from fvh.ops import backup
 from fvh.ops.cli import main

@@ -42,7 +42,7 @@ from flask import Flask
 from werkzeug.routing import Rule
 
 from fvh.core import keys, ledger, members, tokens
-from fvh.db.engine import Database
+from fvh.db import Database
 from fvh.db.models import Member
 from fvh.http import access
 from fvh.web import auth as web_auth

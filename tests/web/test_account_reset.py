@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from fvh import create_app
+from fvh.app import create_app
 from fvh.config import Config
 from fvh.core import account_links as account_tokens
 from fvh.core.errors import ValidationError

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from fvh import create_app
+from fvh.app import create_app
 from fvh.db.models import RateLimitCounter, utcnow
 from fvh.db.ratelimit_store import DatabaseStorage
 
