@@ -14,7 +14,6 @@ TEST_ACTOR = audit.Actor.system("tests")
 @dataclass
 class Builder:
     database: Database
-    hash_method: str
     _counter: int = 0
 
     def member(
@@ -44,7 +43,6 @@ class Builder:
                     min_balance_cents=min_balance_cents,
                 ),
                 TEST_ACTOR,
-                hash_method=self.hash_method,
             )
             if balance_cents:
                 ledger.book(session, member.id, balance_cents, "Startguthaben", TEST_ACTOR)

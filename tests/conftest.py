@@ -30,7 +30,7 @@ from jinja2.bccache import Bucket
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from fvh.core import ledger
+from fvh.core import ledger, passwords
 from fvh.db import Database, migrate
 from fvh.db.models import Base
 from fvh.http.context import database as get_database
@@ -192,7 +192,13 @@ def client(app):
 @pytest.fixture
 def build(database: Database) -> Builder:
     """Helpers that create members, tokens and keys through the domain core."""
-    return Builder(database, TEST_HASH_METHOD)
+    return Builder(database)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing() -> None:
+    """Every test starts with the cheap hash method (the app factory and the CLI set theirs)."""
+    passwords.configure(TEST_HASH_METHOD)
 
 
 ALLOWED_SMTP: set[tuple[str, int]] = set()

@@ -20,7 +20,6 @@ from fvh.db import Database, migrate
 from fvh.db.models import Member, Token, Transaction
 from fvh.db.sqlite_writers import QueuedConnection
 from tests.builders import Builder
-from tests.conftest import TEST_HASH_METHOD
 
 TERMINAL = audit.Actor.system("Terminal")
 
@@ -232,7 +231,7 @@ def test_a_tap_that_cannot_get_the_writer_lock_in_time_is_a_503(tmp_path, monkey
     url = f"sqlite:///{tmp_path / 'fvh.sqlite3'}"
     database = Database(url)
     migrate.upgrade(database.engine)
-    builder = Builder(database, TEST_HASH_METHOD)
+    builder = Builder(database)
     builder.token(builder.member(code="4000000005", balance_cents=1000), b"\x04\x09")
     headers = {"X-API-Key": builder.api_key()}
     tap = {"token": base64.b64encode(b"\x04\x09").decode(), "beschreibung": "Theke"}

@@ -48,7 +48,6 @@ from fvh.http import access
 from fvh.web import auth as web_auth
 from fvh.web import csrf as web_csrf
 from tests.builders import TEST_ACTOR, Builder
-from tests.conftest import TEST_HASH_METHOD
 from tests.web.conftest import PASSWORD, Browser
 from tests.web.test_account_reset import PUBLIC_URL
 
@@ -276,7 +275,7 @@ class Walker:
         self.csrf_raw: object = None
         self.logins = 0
         if role in KEY_SCOPES:
-            self.headers["X-API-Key"] = Builder(database, TEST_HASH_METHOD).api_key(
+            self.headers["X-API-Key"] = Builder(database).api_key(
                 KEY_SCOPES[role], client=f"Rolle {role}"
             )
         self.log_in()

@@ -184,14 +184,8 @@ def create(
     session: Session,
     data: NewMember,
     actor: audit.Actor,
-    *,
-    hash_method: str | None = None,
 ) -> Member:
-    """Register a member; the code is generated when none is given.
-
-    The password is hashed with the configured method; `hash_method` overrides it (only
-    tests/builders.py still passes one).
-    """
+    """Register a member; the code is generated when none is given."""
     code = validate_code(data.code) if data.code else generate_code(session)
     member = Member(
         code=code,
@@ -207,9 +201,7 @@ def create(
         session_version=1,
     )
     if data.password:
-        member.password_hash = passwords.hash_password(
-            passwords.validate(data.password), hash_method
-        )
+        member.password_hash = passwords.hash_password(passwords.validate(data.password))
     _ensure_unique(session, member)
     session.add(member)
     _flush_unique(session, member)
