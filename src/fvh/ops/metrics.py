@@ -5,11 +5,9 @@ from __future__ import annotations
 import ipaddress
 
 from flask import Flask, Response, abort, request
-from sqlalchemy import func, select
 
 from fvh import db
-from fvh.core import keys, members, tokens
-from fvh.db.models import OutboxMessage
+from fvh.core import keys, members, notify, tokens
 from fvh.http import access
 from fvh.http.context import app_config, db_session
 from fvh.http.observability import render_metrics
@@ -48,7 +46,7 @@ def metrics() -> Response:
     db.begin_read(session)
     totals = members.totals(session)
     unknown = tokens.count_unknown_scans(session)
-    outbox = session.scalar(select(func.count()).where(OutboxMessage.status == "pending")) or 0
+    outbox = notify.backlog(session)
     gauges = [
         "# HELP fvh_members Members in the database.",
         "# TYPE fvh_members gauge",
