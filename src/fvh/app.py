@@ -76,7 +76,7 @@ class FvhFlask(Flask):
     session_interface = CookieSessionInterface()
 
     def url_for(self, endpoint: str, /, *args: Any, **values: Any) -> str:
-        prefix = self.config["FVH"].static_url_prefix
+        prefix = context.app_config(self).static_url_prefix
         if prefix and endpoint in self.STATIC_ENDPOINTS:
             filename = values.pop("filename")
             params = {k: v for k, v in values.items() if not k.startswith("_") and v is not None}

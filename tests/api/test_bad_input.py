@@ -330,3 +330,24 @@ def test_bad_paging(client, api_keys, existing, database):
         for query in queries
     ]
     check(client, database, api_keys, cases)
+
+
+# When a body has several faults, the terminal hears about them in this order: the token's
+# presence, then the description, then the token or code itself.
+FIRST_FAULT_REPORTED = [
+    (PERSON.replace(CODE, "12"), {}, "Das Feld 'beschreibung' fehlt."),
+    (NFC, {"token": "!!"}, "Das Feld 'beschreibung' fehlt."),
+    (NFC, {"token": 5, "beschreibung": 7}, "Das Feld 'beschreibung' muss ein Text sein."),
+    (NFC, {"beschreibung": 7}, "Das Feld 'token' fehlt."),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "message"), FIRST_FAULT_REPORTED)
+def test_the_first_fault_of_a_booking_body_is_reported(
+    client, api_keys, database, path, body, message
+):
+    before = state(database)
+    response = client.put(path, json=body, headers={"X-API-Key": api_keys["terminal"]})
+    assert response.status_code == 400
+    assert response.get_json() == {"error": message}
+    assert state(database) == before

@@ -253,6 +253,33 @@ def test_a_tap_that_cannot_get_the_writer_lock_in_time_is_a_503(tmp_path, monkey
     database.dispose()
 
 
+def test_a_malformed_tap_is_answered_without_waiting_for_the_writer(tmp_path, monkeypatch):
+    """A 400 needs no write: it is answered while another connection holds the writer lock."""
+    url = f"sqlite:///{tmp_path / 'fvh.sqlite3'}"
+    database = Database(url)
+    migrate.upgrade(database.engine)
+    headers = {"X-API-Key": Builder(database).api_key()}
+    app = create_app(
+        {"DATABASE_URL": url, "APP_SECRET": "x" * 32, "DATA_DIR": str(tmp_path), "TESTING": True}
+    )
+    client = app.test_client()
+    client.get("/api/version", headers=headers)  # the key's first use is written
+    monkeypatch.setattr(db.engine, "SQLITE_BUSY_TIMEOUT_MS", 2000)
+    holder = database.sessionmaker()
+    holder.execute(text("UPDATE members SET comment = 'busy'"))  # holds the writer lock
+    try:
+        started = time.monotonic()
+        for body in ({"token": "not base64!"}, {}, [1]):
+            refused = client.put("/api/nfc-transaktion", json=body, headers=headers)
+            assert refused.status_code == 400, refused.get_json()
+        assert time.monotonic() - started < 1.0
+    finally:
+        holder.rollback()
+        holder.close()
+        app.extensions["fvh_db"].dispose()
+        database.dispose()
+
+
 def test_a_lock_file_that_cannot_be_opened_leaves_sqlite_locking_alone(tmp_path):
     path = tmp_path / "plain.sqlite3"
     # A link into a folder that doesn't exist: the lock file can't be created.

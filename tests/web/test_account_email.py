@@ -7,8 +7,7 @@ import dataclasses
 import pytest
 from sqlalchemy import update
 
-from fvh.core import account_links as account_tokens
-from fvh.core import members
+from fvh.core import account_links, members
 from fvh.db.models import AccountToken, utcnow
 from tests.web.conftest import PASSWORD, Browser
 from tests.web.test_account_reset import PUBLIC_URL, link_path, outbox, request_reset
@@ -77,7 +76,7 @@ def test_refused_requests_send_nothing(
 def test_requests_are_limited_per_hour(member_browser, database):
     statuses = [ask_for(member_browser, f"neu{n}@example.org").status_code for n in range(4)]
     assert statuses == [302, 302, 302, 429]
-    assert len(outbox(database)) == account_tokens.MAX_PER_HOUR
+    assert len(outbox(database)) == account_links.MAX_PER_HOUR
 
 
 def test_confirmation_checks_the_address_is_still_free(member_browser, member, build, database):

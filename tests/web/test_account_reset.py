@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from fvh.app import create_app
 from fvh.config import Config
-from fvh.core import account_links as account_tokens
+from fvh.core import account_links
 from fvh.core.errors import ValidationError
 from fvh.db.models import AccountToken, OutboxMessage, utcnow
 from fvh.ops import doctor, maintenance
@@ -73,7 +73,7 @@ def test_known_and_unknown_addresses_get_the_same_answer(browser, member, databa
 def test_requests_are_limited_per_member_without_telling(browser, member, database):
     answers = {_answer(request_reset(browser, member.email)) for _ in range(5)}
     assert len(answers) == 1
-    assert len(outbox(database, "password_reset")) == account_tokens.MAX_PER_HOUR
+    assert len(outbox(database, "password_reset")) == account_links.MAX_PER_HOUR
 
 
 def test_locked_member_gets_no_reset_mail(browser, build, database):
@@ -186,9 +186,9 @@ def test_reset_pages_in_english(browser, member):
 
 def test_no_address_never_matches_members_without_one(build, database):
     build.member(code="3000000003")  # no e-mail address
-    links = account_tokens.Links(*(f"{PUBLIC_URL}/x" for _ in range(5)))
+    links = account_links.Links(*(f"{PUBLIC_URL}/x" for _ in range(5)))
     with database.session() as session, pytest.raises(ValidationError):
-        account_tokens.request_password_reset(session, "  ", links)
+        account_links.request_password_reset(session, "  ", links)
     assert outbox(database) == []
 
 

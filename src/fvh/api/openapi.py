@@ -18,7 +18,7 @@ from flask.typing import ResponseReturnValue
 import fvh
 from fvh.api.auth import HEADER as API_KEY_HEADER
 from fvh.api.routes import bp
-from fvh.core import idempotency, ledger, members, tokens
+from fvh.core import idempotency, ledger, members, passwords, tokens
 from fvh.core.keys import SCOPE_ADMIN, SCOPE_TERMINAL
 from fvh.http import access
 from fvh.http.context import app_config
@@ -188,8 +188,8 @@ def _components() -> Schema:
                 "vorname": {"type": "string", "minLength": 1, "maxLength": members.MAX_NAME_LENGTH},
                 "password": {
                     "type": "string",
-                    "minLength": members.MIN_PASSWORD_LENGTH,
-                    "maxLength": members.MAX_PASSWORD_LENGTH,
+                    "minLength": passwords.MIN_LENGTH,
+                    "maxLength": passwords.MAX_LENGTH,
                     "description": "Optional: lets the member log in to the web GUI.",
                 },
                 "email": {

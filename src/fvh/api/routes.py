@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 import fvh
 from fvh.api import messages
 from fvh.api.auth import HEADER as API_KEY_HEADER
-from fvh.api.auth import check_key, current_actor, require_key
+from fvh.api.auth import KEY_REFUSED, SCOPE_REFUSED, check_key, current_actor, require_key
 from fvh.api.errors import error
 from fvh.core import idempotency, ledger, members, terminal, tokens
 from fvh.core.errors import (
@@ -276,23 +276,22 @@ def book_by_code(code: str) -> ResponseReturnValue:
 @bp.put("/nfc-transaktion")
 @access.mark(access.API_TERMINAL)
 def book_by_token() -> ResponseReturnValue:
-    return _tap(_token)
+    return _tap(lambda data: terminal.ByToken(tokens.parse_base64(data["token"])), "token")
 
 
-def _token(data: dict[str, Any]) -> terminal.ByToken:
-    if data.get("token") is None:
-        abort(400, "Das Feld 'token' fehlt.")
-    return terminal.ByToken(tokens.parse_base64(data["token"]))
-
-
-def _tap(presented_in: Callable[[dict[str, Any]], terminal.Presented]) -> ResponseReturnValue:
-    """A terminal booking: the request read once, the tap booked by the core, the outcome
-    answered as the contract says; the door commits."""
+def _tap(
+    presented_in: Callable[[dict[str, Any]], terminal.Presented], required: str | None = None
+) -> ResponseReturnValue:
+    """A terminal booking: the request read once (the `required` field, the description,
+    then what was presented), the tap booked by the core, the outcome answered as the
+    protocol says; the door commits."""
     session = db_session()
     try:
         data = _json_object()
-        presented = presented_in(data)
+        if required is not None and data.get(required) is None:
+            abort(400, f"Das Feld '{required}' fehlt.")
         description = _description(data)
+        presented = presented_in(data)
         claim = _idempotency_claim()
     except (HTTPException, ValidationError) as exc:
         check_key()  # a bad key is answered 401 before anything about the request
@@ -303,7 +302,9 @@ def _tap(presented_in: Callable[[dict[str, Any]], terminal.Presented]) -> Respon
         session, request.headers.get(API_KEY_HEADER), presented, description, claim
     )
     if isinstance(result.outcome, terminal.KeyRefused):
-        abort(401, "API-Key fehlt oder ist ungültig.")
+        abort(401, KEY_REFUSED)
+    if isinstance(result.outcome, terminal.ScopeRefused):
+        abort(403, SCOPE_REFUSED)
     body, status = _answer(result.outcome, presented)
     if not isinstance(result.outcome, terminal.Replayed | terminal.IdempotencyRefused):
         observability.booking_outcome(request.endpoint or "", status, body)

@@ -125,6 +125,23 @@ class KeyIdentity:
     client_name: str
     last_used_at: datetime | None
 
+    def actor(self) -> audit.Actor:
+        """Who books or changes something with this key, as the journal and audit log say."""
+        return audit.Actor.for_api_key(self.id, f"API: {self.client_name}")
+
+
+def identify(session: Session, presented: str | None) -> KeyIdentity | None:
+    """The active key presented, read as a reader (on SQLite beside the writer), its use
+    noted (`record_use`); None without one, refused without asking the database when no
+    key could be it."""
+    if not _plausible(presented):
+        return None
+    db.begin_read(session)
+    key = authenticate(session, presented)
+    if key is not None:
+        record_use(session, key)
+    return key
+
 
 def authenticate(session: Session, presented: str | None) -> KeyIdentity | None:
     """The active key matching the presented value, found by its hash; None if none.

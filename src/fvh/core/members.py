@@ -28,9 +28,6 @@ CODE_LENGTH = 10
 BOOTSTRAP_ADMIN_CODE = "9999999999"
 MAX_NAME_LENGTH = names.MAX_LENGTH
 # The policy is `fvh.core.passwords`; these names stay for the API's schema and the startup check.
-MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
-MAX_PASSWORD_LENGTH = passwords.MAX_LENGTH
-is_strong_method = passwords.is_strong_method
 _CODE_RE = re.compile(r"[0-9]{10}")  # ASCII digits only: \d would admit other scripts
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

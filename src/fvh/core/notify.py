@@ -1,6 +1,6 @@
 """E-mail notifications: decided in the domain, written to the outbox in the event's transaction.
 
-Nothing here talks to SMTP: `fvh.mail` sends the outbox after commit. Messages are rendered
+Nothing here talks to SMTP: `fvh.ops.mail` sends the outbox after commit. Messages are rendered
 when the event happens (so they show the balance of that moment), from one template folder
 per message: `templates/email/<name>/{subject.txt,body.txt,body.html}`.
 """

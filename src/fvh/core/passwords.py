@@ -1,8 +1,9 @@
 """The password policy: what a password must be, how it is hashed, when a hash is renewed.
 
 The hash method comes from PASSWORD_HASH_METHOD: the app factory and the CLI hand it to
-`configure` once at start-up, so callers never pass it around. Until then the default
-(PBKDF2-SHA256, 600,000 iterations) applies.
+`configure` once at start-up, so callers never pass it around. It holds for the whole
+process (the last app or command configured wins); until then the default (PBKDF2-SHA256,
+600,000 iterations) applies.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ _dummy_hashes: dict[str, str] = {}
 
 def burn_time(password: str) -> None:
     """Check against a throwaway hash, so unknown accounts answer as slowly as known ones."""
-    if _method not in _dummy_hashes:
-        _dummy_hashes[_method] = hash_password("not a real password")
-    check_password_hash(_dummy_hashes[_method], password)
+    method = _method  # read once: `configure` may run in between
+    dummy = _dummy_hashes.get(method)
+    if dummy is None:
+        dummy = _dummy_hashes.setdefault(method, hash_password("not a real password", method))
+    check_password_hash(dummy, password)

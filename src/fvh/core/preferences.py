@@ -1,4 +1,4 @@
-"""A member's own notification choices: which e-mails `fvh.notify` sends them, and when."""
+"""A member's own notification choices: which e-mails `fvh.core.notify` sends them, and when."""
 
 from __future__ import annotations
 

@@ -73,7 +73,12 @@ class Unknown:
 
 @dataclass(frozen=True)
 class KeyRefused:
-    """No active API key was presented: nothing was read or booked."""
+    """No active API key was presented: nothing was booked."""
+
+
+@dataclass(frozen=True)
+class ScopeRefused:
+    """The key's scope does not allow terminal bookings: nothing was booked."""
 
 
 @dataclass(frozen=True)
@@ -92,16 +97,17 @@ class IdempotencyRefused:
     in_progress: bool
 
 
-Outcome = Booked | Blocked | Locked | Unknown | KeyRefused | Replayed | IdempotencyRefused
+Outcome = (
+    Booked | Blocked | Locked | Unknown | KeyRefused | ScopeRefused | Replayed | IdempotencyRefused
+)
 
 
 @dataclass(frozen=True)
 class TapResult:
-    """The outcome, the key that tapped (None if refused) and the claimed idempotency record,
-    which the door completes with its answer before it commits."""
+    """The outcome, and the claimed idempotency record (if the request sent a key), which
+    the door completes with its answer before it commits."""
 
     outcome: Outcome
-    key: keys.KeyIdentity | None = None
     record: IdempotencyRecord | None = None
 
 
@@ -115,15 +121,21 @@ def tap(
     description: str,
     claim: idempotency.Claim | None = None,
 ) -> TapResult:
-    """Book the default amount for what the terminal presented, once; leaves the commit.
+    """Book the default amount for what the terminal presented, once.
 
     `api_key` is the key as presented, authenticated here in the same query that finds the
-    member. `claim` makes a retry return the first answer instead of booking again.
+    member. `claim` makes a retry return the first answer instead of booking again. The
+    key's use is committed on its own (`keys.record_use`); the booking is left to the caller
+    to commit, with the idempotency record.
     """
+    if not api_key:
+        return TapResult(KeyRefused())  # refused without asking the database
     db.begin_read(session)
     key, found = keys.authenticate_with(session, api_key, _lookup(presented))
     if key is None:
         return TapResult(KeyRefused())
+    if not keys.scope_allows(key.scope, keys.SCOPE_TERMINAL):
+        return TapResult(ScopeRefused())
     keys.record_use(session, key)
     db.begin_write(session)
     record = None
@@ -132,13 +144,11 @@ def tap(
             earlier = idempotency.claim(session, key.id, claim)
         except (idempotency.KeyReusedWithOtherRequest, idempotency.RequestInProgress) as exc:
             in_progress = isinstance(exc, idempotency.RequestInProgress)
-            return TapResult(IdempotencyRefused(exc.message, in_progress), key)
+            return TapResult(IdempotencyRefused(exc.message, in_progress))
         if isinstance(earlier, idempotency.StoredResponse):
-            return TapResult(Replayed(earlier.status_code, earlier.body), key)
+            return TapResult(Replayed(earlier.status_code, earlier.body))
         record = earlier
-    actor = Actor.for_api_key(key.id, f"API: {key.client_name}")
-    outcome = _book(session, presented, found, description, actor)
-    return TapResult(outcome, key, record)
+    return TapResult(_book(session, presented, found, description, key.actor()), record)
 
 
 def _lookup(presented: Presented) -> db.Lookup[Any]:
@@ -152,9 +162,9 @@ def _book(
 ) -> Outcome:
     """The debit of the member found (token or code); an unknown token is recorded."""
     if found is not None:
-        holder, system = found
-        token = holder if isinstance(presented, ByToken) else None
-        member = token.member if token is not None else holder
+        read, system = found  # a TokenOwner (by token) or an AccountHolder (by code)
+        token = read if isinstance(presented, ByToken) else None
+        member = token.member if token is not None else read
         try:
             booking = ledger.debit_at_terminal(
                 session,

@@ -67,7 +67,7 @@ def find(session: Session, data: bytes) -> Token | None:
 
 @dataclass(frozen=True)
 class TokenOwner:
-    """A token as a tap needs it: its id, when it was last used, and its member's card."""
+    """A token as a tap needs it: its id, when it was last used, and its account holder."""
 
     token_id: int
     last_used_at: datetime | None

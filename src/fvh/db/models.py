@@ -158,7 +158,7 @@ class ApiKey(Base):
 
 
 class Setting(Base):
-    """A system setting as text; `fvh.settings` gives it a type and a default."""
+    """A system setting as text; `fvh.core.system_settings` gives it a type and a default."""
 
     __tablename__ = "settings"
 
@@ -273,7 +273,7 @@ class AccountToken(Base):
 
 
 class RateLimitCounter(Base):
-    """A fixed-window request counter of Flask-Limiter (see fvh.ratelimit_store)."""
+    """A fixed-window request counter of Flask-Limiter (see fvh.db.ratelimit_store)."""
 
     __tablename__ = "rate_limits"
 

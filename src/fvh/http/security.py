@@ -6,7 +6,7 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from fvh.config import DEFAULT_SECRET, Config
-from fvh.core import members
+from fvh.core import passwords
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -36,7 +36,7 @@ def check_password_method(config: Config, *, testing: bool = False) -> None:
     """Production hashes passwords at least as strongly as PBKDF2-SHA256 × 600,000."""
     if config.debug or testing:
         return
-    if not members.is_strong_method(config.password_hash_method):
+    if not passwords.is_strong_method(config.password_hash_method):
         raise InsecureConfiguration(
             f"PASSWORD_HASH_METHOD {config.password_hash_method!r} is too weak: use "
             "pbkdf2:sha256:600000 (or more iterations) or scrypt:131072:8:1."

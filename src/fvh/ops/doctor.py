@@ -14,8 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from fvh.config import DEFAULT_SECRET, Config
-from fvh.core import account_links as account_tokens
-from fvh.core import ledger, members, passwords
+from fvh.core import account_links, ledger, members, passwords
 from fvh.core.errors import ValidationError
 from fvh.db import Database, migrate
 from fvh.db.models import Member
@@ -84,7 +83,7 @@ def _check_public_url(config: Config) -> list[Finding]:
         message = "PUBLIC_URL is not set: password reset and e-mail changes by link are refused."
         return [Finding(WARNING, "config", message, fix)]
     try:
-        account_tokens.check_public_url(config.public_url)
+        account_links.check_public_url(config.public_url)
     except ValidationError as exc:
         return [Finding(ERROR, "config", exc.message, fix)]
     return []

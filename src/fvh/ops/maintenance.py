@@ -11,8 +11,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from fvh.config import Config
-from fvh.core import account_links as account_tokens
-from fvh.core import idempotency, logins
+from fvh.core import account_links, idempotency, logins
 from fvh.db import Database
 from fvh.db.models import OutboxMessage, RateLimitCounter, utcnow
 
@@ -47,7 +46,7 @@ def run(database: Database, config: Config) -> Purged:
             .where(RateLimitCounter.expires_at <= utcnow())
             .execution_options(synchronize_session=False)
         ).rowcount
-        tokens = account_tokens.purge_expired(session)
+        tokens = account_links.purge_expired(session)
     return Purged(attempts, records, mails, counters, tokens)
 
 

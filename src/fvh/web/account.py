@@ -2,7 +2,7 @@
 
 Links in mails come from PUBLIC_URL and the route paths, never from the request's Host or
 forwarded headers, so a forged request cannot make the app mail a link to someone else's
-server. The domain (`fvh.account_tokens`, `fvh.registration`) decides; this door commits.
+server. The domain (`fvh.core.account_links`, `fvh.core.registration`) decides; this door commits.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from fvh.core import account_links as account_tokens
-from fvh.core import members, passwords, registration
+from fvh.core import account_links, members, passwords, registration
 from fvh.core.errors import Conflict, DomainError, ValidationError
 from fvh.http import access
 from fvh.http.context import app_config, db_session
@@ -77,13 +76,13 @@ class RegistrationForm(FlaskForm):
     )
 
 
-def public_links() -> account_tokens.Links | None:
+def public_links() -> account_links.Links | None:
     """The links for mails, from PUBLIC_URL; None (and an error in the log) without it."""
     configured = app_config().public_url
     if not configured.strip():
         return None
     try:
-        base = account_tokens.check_public_url(configured)
+        base = account_links.check_public_url(configured)
     except ValidationError as exc:
         log.error("%s Links in e-mails are off.", exc.message)
         return None
@@ -93,7 +92,7 @@ def public_links() -> account_tokens.Links | None:
     def url(endpoint: str) -> str:
         return base + adapter.build(endpoint, {})
 
-    return account_tokens.Links(
+    return account_links.Links(
         login=url("web.login"),
         forgot_password=url("account.forgot_password"),
         reset_password=url("account.reset_password"),
@@ -112,7 +111,7 @@ def _not_configured() -> str:
 
 def _link_error(exc: DomainError) -> ResponseReturnValue:
     """An unusable link: 400 when it never existed, 410 when it is used up or too old."""
-    if isinstance(exc, account_tokens.TokenExpired):
+    if isinstance(exc, account_links.TokenExpired):
         code, message = 410, _("Dieser Link ist abgelaufen oder wurde bereits benutzt.")
     else:
         code, message = 400, _("Dieser Link ist ungültig.")
@@ -132,7 +131,7 @@ def forgot_password() -> ResponseReturnValue:
         return render_template("web/account/forgot.html", form=None), status
     if form.validate_on_submit():
         with attempt(form, errors=ValidationError) as outcome:
-            account_tokens.request_password_reset(db_session(), form.email.data or "", links)
+            account_links.request_password_reset(db_session(), form.email.data or "", links)
         if outcome.ok:
             return render_template("web/account/reset_sent.html")
     status = 400 if form.errors else 200
@@ -149,15 +148,15 @@ def reset_password() -> ResponseReturnValue:
         return redirect(url_for("account.forgot_password"))
     session = db_session()
     try:
-        account_tokens.find(session, token, account_tokens.RESET)
-    except (account_tokens.TokenInvalid, account_tokens.TokenExpired) as exc:
+        account_links.find(session, token, account_links.RESET)
+    except (account_links.TokenInvalid, account_links.TokenExpired) as exc:
         return _link_error(exc)
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
             with attempt(form, errors=ValidationError) as outcome:
-                member = account_tokens.reset_password(session, token, form.password.data or "")
-        except (account_tokens.TokenInvalid, account_tokens.TokenExpired) as exc:
+                member = account_links.reset_password(session, token, form.password.data or "")
+        except (account_links.TokenInvalid, account_links.TokenExpired) as exc:
             return _link_error(exc)
         if outcome.ok:
             log.info("password of %s reset by e-mail link", member.code)
@@ -183,7 +182,7 @@ def change_email() -> ResponseReturnValue:
             flash(_not_configured(), "error")
             return render_template("web/account/email.html", form=form, member=member), 503
         with attempt(form, field=_email_conflict, errors=(ValidationError, Conflict)) as outcome:
-            sent = account_tokens.request_email_change(
+            sent = account_links.request_email_change(
                 db_session(), member, form.email.data or "", form.password.data or "", links
             )
         if outcome.ok:
@@ -220,14 +219,14 @@ def confirm_email() -> ResponseReturnValue:
         return redirect(url_for("web.index"))
     session = db_session()
     try:
-        pending = account_tokens.find(session, token, account_tokens.VERIFY)
-    except (account_tokens.TokenInvalid, account_tokens.TokenExpired) as exc:
+        pending = account_links.find(session, token, account_links.VERIFY)
+    except (account_links.TokenInvalid, account_links.TokenExpired) as exc:
         return _link_error(exc)
     form = ConfirmLinkForm()
     if form.validate_on_submit():
         try:
-            member = account_tokens.confirm_email_change(session, token)
-        except (account_tokens.TokenInvalid, account_tokens.TokenExpired) as exc:
+            member = account_links.confirm_email_change(session, token)
+        except (account_links.TokenInvalid, account_links.TokenExpired) as exc:
             session.rollback()
             return _link_error(exc)
         except Conflict:

@@ -22,7 +22,7 @@ TEMPLATES_DIR = str(Path(__file__).resolve().parent / "templates")
 def private_pages(response: Response) -> Response:
     """GUI pages show personal data and one-time secrets: no cache may keep them.
 
-    (The security headers themselves, CSP included, come from `fvh.security` for every
+    (The security headers themselves, CSP included, come from `fvh.http.security` for every
     response.)
     """
     if request.endpoint != "web.asset":

@@ -38,7 +38,7 @@ class PasswordChangeForm(FlaskForm):
 
 
 class NotificationsForm(FlaskForm):
-    """A member's own e-mail notifications; the domain (`fvh.preferences`) checks the rules."""
+    """A member's own e-mail notifications; the domain (`fvh.core.preferences`) checks the rules."""
 
     notify_bookings = BooleanField(_l("Bei jeder Buchung"))
     notify_zero = BooleanField(_l("Wenn mein Guthaben 0 erreicht"))

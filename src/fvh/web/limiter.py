@@ -2,7 +2,7 @@
 
 It is the coarse flood guard in front of the forms that check passwords or send mail (views
 marked with `form_limited`); the finer rule — failed logins per account and per address —
-lives in `fvh.logins`.
+lives in `fvh.core.logins`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The GUI's transaction boundary around domain calls: commit, or roll back and show why.
 
-Every view that changes data runs its domain calls in `with attempt(form) as outcome:`. When
-they succeed the request's transaction commits; when they raise an expected domain error it
-rolls back and the error appears next to its form field (or as a flash message above the
-page), and `outcome.ok` is False so the view answers with the form again. Any other
-exception also rolls back and goes on to its handler.
+A view whose domain calls can refuse (a `DomainError`) runs them in `with attempt(form) as
+outcome:`. When they succeed the request's transaction commits; when they raise an expected
+domain error it rolls back and the error appears next to its form field (or as a flash
+message above the page), and `outcome.ok` is False so the view answers with the form again.
+Any other exception also rolls back and goes on to its handler.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Alembic environment: runs against the engine handed over by `fvh.migrate`."""
+"""Alembic environment: runs against the engine handed over by `fvh.db.migrate`."""
 
 from __future__ import annotations
 
