@@ -12,7 +12,9 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import fvh
+from fvh import db
 from fvh.core import tokens
+from fvh.http.context import db_session
 from fvh.http.cookies import CookieSessionInterface
 from fvh.web import auth, i18n, limiter, paging
 
@@ -34,11 +36,30 @@ def _csrf_error(_exc: CSRFError) -> ResponseReturnValue:
     return render_template("web/error.html", code=400, message=message), 400
 
 
+# The GUI's top-level blueprints; static files (`web.asset`) need no database.
+GUI_BLUEPRINTS = frozenset({"web", "admin", "account"})
+NO_DATABASE_ENDPOINTS = frozenset({"web.asset", "static"})
+
+
+def _page_views_read() -> None:
+    """A page view (GET) of the GUI reads in a read transaction: on SQLite it never holds
+    the writer lock, however long it renders (a statement PDF, a CSV export), so terminal
+    taps don't wait behind it. Forms that change data are POSTs and write as before."""
+    if (
+        request.method in ("GET", "HEAD")
+        and request.blueprints
+        and request.blueprints[-1] in GUI_BLUEPRINTS
+        and request.endpoint not in NO_DATABASE_ENDPOINTS
+    ):
+        db.begin_read(db_session())
+
+
 def init_app(app: Flask) -> None:
     from fvh.web.account import bp as account_bp
     from fvh.web.admin import bp as admin_bp
     from fvh.web.views import bp as web_bp
 
+    app.before_request(_page_views_read)  # first: before anything reads the database
     limiter.init_app(app)  # first: see fvh.web.limiter
     app.session_interface = GuiSessionInterface()
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
