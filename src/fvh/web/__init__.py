@@ -60,7 +60,7 @@ def init_app(app: Flask) -> None:
     from fvh.web.views import bp as web_bp
 
     app.before_request(_page_views_read)  # first: before anything reads the database
-    limiter.init_app(app)  # first: see fvh.web.limiter
+    limiter.init_app(app)  # before the other hooks but one: see fvh.web.limiter (POSTs only)
     app.session_interface = GuiSessionInterface()
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
     auth.init_app(app)
