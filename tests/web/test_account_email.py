@@ -10,12 +10,18 @@ from sqlalchemy import update
 from fvh.core import account_links, members
 from fvh.db.models import AccountToken, utcnow
 from tests.web.conftest import PASSWORD, Browser
-from tests.web.test_account_reset import PUBLIC_URL, link_path, outbox, request_reset
+from tests.web.test_account_reset import (
+    APP_SECRET,
+    PUBLIC_URL,
+    link_path,
+    outbox,
+    request_reset,
+)
 
 
 @pytest.fixture
 def config(config):
-    return {**config, "PUBLIC_URL": PUBLIC_URL}
+    return {**config, "PUBLIC_URL": PUBLIC_URL, "APP_SECRET": APP_SECRET}
 
 
 def ask_for(browser, email: str, password: str = PASSWORD):

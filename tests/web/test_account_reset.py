@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from fvh.app import create_app
 from fvh.config import Config
-from fvh.core import account_links
+from fvh.core import account_links, notify
 from fvh.core.errors import ValidationError
 from fvh.db.models import AccountToken, OutboxMessage, utcnow
 from fvh.ops import doctor, maintenance
@@ -18,11 +18,12 @@ from tests.web.conftest import PASSWORD, Browser
 
 PUBLIC_URL = "https://station.example/fvh"
 NEW_PASSWORD = "ganz-neues-passwort-7"
+APP_SECRET = "test-secret-of-the-account-links-0123456789"
 
 
 @pytest.fixture
 def config(config):
-    return {**config, "PUBLIC_URL": PUBLIC_URL}
+    return {**config, "PUBLIC_URL": PUBLIC_URL, "APP_SECRET": APP_SECRET}
 
 
 def outbox(database, template: str | None = None) -> list[OutboxMessage]:
@@ -36,9 +37,11 @@ def outbox(database, template: str | None = None) -> list[OutboxMessage]:
 
 
 def link_path(message: OutboxMessage, path: str) -> str:
-    """The link to `path` in an outbox message, below PUBLIC_URL (for the test client)."""
-    match = re.search(re.escape(PUBLIC_URL + path) + r"\?token=[A-Za-z0-9_%-]+", message.body_text)
-    assert match, message.body_text
+    """The link to `path` in an outbox message as the sender mails it (the outbox keeps only a
+    seal), below PUBLIC_URL (for the test client)."""
+    text = notify.unseal(message.body_text, APP_SECRET)
+    match = re.search(re.escape(PUBLIC_URL + path) + r"\?token=[A-Za-z0-9_%-]+", text)
+    assert match, text
     return match.group(0).removeprefix(PUBLIC_URL)
 
 
@@ -186,7 +189,7 @@ def test_reset_pages_in_english(browser, member):
 
 def test_no_address_never_matches_members_without_one(build, database):
     build.member(code="3000000003")  # no e-mail address
-    links = account_links.Links(*(f"{PUBLIC_URL}/x" for _ in range(5)))
+    links = account_links.Links(*(f"{PUBLIC_URL}/x" for _ in range(5)), app_secret="s" * 32)
     with database.session() as session, pytest.raises(ValidationError):
         account_links.request_password_reset(session, "  ", links)
     assert outbox(database) == []

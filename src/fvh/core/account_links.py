@@ -1,18 +1,18 @@
 """Single-use links by e-mail: password reset (1 hour) and a new e-mail address (24 hours).
 
-A link carries 256 random bits; only their SHA-256 hash is stored, so a copy of the database
-opens no account. A token is used up by a conditional UPDATE (two clicks, one success). The
-mail is written to the outbox in the transaction that creates the token, with links built
-from the configured PUBLIC_URL (never from the request). A reset request has the same outcome
-for the caller whether or not the address belongs to anyone.
+A link's token is an HMAC under APP_SECRET of a random nonce; only its SHA-256 hash is stored,
+and the outbox keeps a sealed placeholder that the sender turns into the token (`notify.unseal`),
+so a copy of the database or a backup opens no account. A token is used up by a conditional
+UPDATE (two clicks, one success). The mail is written to the outbox in the transaction that
+creates the token, with links built from the configured PUBLIC_URL (never from the request).
+A reset request has the same outcome for the caller whether or not the address belongs to anyone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
@@ -50,9 +50,12 @@ class Links:
     reset_password: str
     confirm_email: str
     admin_members: str
+    # APP_SECRET: link tokens are derived from it, so that the outbox holds no working one.
+    app_secret: str = field(repr=False)
 
     def with_token(self, url: str, token: str) -> str:
-        return f"{url}?{urlencode({'token': token})}"
+        """The link to `url` with a token or a seal (both need no escaping in a URL)."""
+        return f"{url}?{urlencode({'token': token}, safe='~')}"
 
 
 def check_public_url(url: str) -> str:
@@ -72,9 +75,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _issue(session: Session, member: Member, purpose: str, new_email: str | None = None) -> str:
-    """Store a new token's hash; returns the token itself (it exists only in the mail)."""
-    token = secrets.token_urlsafe(32)
+def _issue(
+    session: Session, member: Member, purpose: str, links: Links, new_email: str | None = None
+) -> str:
+    """Store a new token's hash; returns the seal for the mail (the sender makes it the token)."""
+    token, seal = notify.seal_link_token(links.app_secret)
     now = utcnow()
     session.add(
         AccountToken(
@@ -86,7 +91,7 @@ def _issue(session: Session, member: Member, purpose: str, new_email: str | None
             new_email=new_email,
         )
     )
-    return token
+    return seal
 
 
 def _recent_count(session: Session, member: Member, purpose: str) -> int:
@@ -166,14 +171,14 @@ def request_password_reset(session: Session, email: str, links: Links) -> bool:
     organisation = settings_mod.load(session).organisation_name
     if member is None or member.locked:
         placeholder = Member(first_name="", code="")
-        token = secrets.token_urlsafe(32)
+        _, token = notify.seal_link_token(links.app_secret)
         notify.render("password_reset", _reset_context(placeholder, links, token, organisation))
         log.info("password reset for an unknown or locked address")
         return False
     if _recent_count(session, member, RESET) >= MAX_PER_HOUR:
         log.warning("password reset for %s refused: too many requests this hour", member.code)
         return False
-    token = _issue(session, member, RESET)
+    token = _issue(session, member, RESET, links)
     notify.enqueue(
         session,
         "password_reset",
@@ -234,7 +239,7 @@ def request_email_change(
     if _recent_count(session, member, VERIFY) >= MAX_PER_HOUR:
         log.warning("e-mail change of %s refused: too many requests this hour", member.code)
         return False
-    token = _issue(session, member, VERIFY, new_email=address)
+    token = _issue(session, member, VERIFY, links, new_email=address)
     notify.enqueue(
         session,
         "email_verification",

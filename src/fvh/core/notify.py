@@ -3,10 +3,19 @@
 Nothing here talks to SMTP: `fvh.ops.mail` sends the outbox after commit. Messages are rendered
 when the event happens (so they show the balance of that moment), from one template folder
 per message: `templates/email/<name>/{subject.txt,body.txt,body.html}`.
+
+A mail with a working link stores only a sealed placeholder (`seal_link_token`): the token is
+derived from APP_SECRET and a random nonce when the mail is sent, and the nonce is wiped once
+it is. So the outbox, and every backup of it, holds no link that opens anything.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +32,9 @@ from fvh.db.models import Member, OutboxMessage, UnknownTokenScan, utcnow
 
 RESPONSIBLE = "@responsible"  # expanded to RESPONSIBLE_EMAIL when the message is sent
 TEMPLATE_DIR = Path(__file__).parent / "templates" / "email"
+# "~" is unreserved in URLs and left alone by HTML escaping, so the seal survives both bodies.
+SEAL = re.compile(r"~~fvh-seal-([A-Za-z0-9_-]{32})~~")
+SEAL_REMOVED = "[entfernt]"
 UNKNOWN_TOKEN_INTERVAL = timedelta(hours=1)
 STALE_BACKLOG = timedelta(minutes=15)
 
@@ -40,6 +52,32 @@ def render(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
     text = _environment.get_template(f"{template}/body.txt").render(context)
     html = _environment.get_template(f"{template}/body.html").render(context)
     return " ".join(subject.split()), text, html
+
+
+def link_token(app_secret: str, nonce: str) -> str:
+    """The working token behind a seal: an HMAC of the nonce under APP_SECRET."""
+    if not app_secret:
+        raise ValueError("APP_SECRET is needed for links in e-mails")
+    digest = hmac.new(
+        app_secret.encode("utf-8"), b"fvh-account-link\0" + nonce.encode("ascii"), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def seal_link_token(app_secret: str) -> tuple[str, str]:
+    """A new link token and the placeholder the outbox keeps instead of it."""
+    nonce = secrets.token_urlsafe(24)  # 32 characters
+    return link_token(app_secret, nonce), f"~~fvh-seal-{nonce}~~"
+
+
+def unseal(text: str, app_secret: str) -> str:
+    """The body as it is mailed: every seal replaced by its working token."""
+    return SEAL.sub(lambda match: link_token(app_secret, match.group(1)), text)
+
+
+def wipe_seals(text: str) -> str:
+    """The body as it is kept after sending: no nonce left to derive a token from."""
+    return SEAL.sub(SEAL_REMOVED, text)
 
 
 def enqueue(session: Session, template: str, recipient: str, **context: Any) -> OutboxMessage:

@@ -13,7 +13,7 @@ import logging
 import smtplib
 import ssl
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -43,6 +43,8 @@ class SmtpSettings:
     tls: str = "starttls"  # "starttls", "ssl" or "none"
     timeout: float = 10.0
     responsible: tuple[str, ...] = ()
+    # Turns the sealed links of account mails into working ones (see fvh.core.notify).
+    app_secret: str = field(default="", repr=False)
 
     @property
     def configured(self) -> bool:
@@ -59,6 +61,7 @@ def smtp_settings(config: Config) -> SmtpSettings:
         tls=config.smtp_tls,
         timeout=config.smtp_timeout,
         responsible=parse_addresses(config.responsible_email),
+        app_secret=config.app_secret,
     )
 
 
@@ -87,15 +90,17 @@ def _connect(settings: SmtpSettings) -> smtplib.SMTP:
     return smtp
 
 
-def _build(message: OutboxMessage, recipients: tuple[str, ...], sender: str) -> EmailMessage:
+def _build(
+    message: OutboxMessage, recipients: tuple[str, ...], sender: str, app_secret: str
+) -> EmailMessage:
     email = EmailMessage()
     email["Subject"] = message.subject
     email["From"] = sender
     email["To"] = ", ".join(recipients)
     email["Date"] = formatdate(localtime=True)
     email["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    email.set_content(message.body_text)
-    email.add_alternative(message.body_html, subtype="html")
+    email.set_content(notify.unseal(message.body_text, app_secret))
+    email.add_alternative(notify.unseal(message.body_html, app_secret), subtype="html")
     return email
 
 
@@ -124,6 +129,9 @@ def _finish(database: Database, message_id: int, error: str | None) -> None:
             message.status = "sent"
             message.sent_at = utcnow()
             message.last_error = ""
+            # The link's nonce goes: a kept copy (and every later backup) can't rebuild it.
+            message.body_text = notify.wipe_seals(message.body_text)
+            message.body_html = notify.wipe_seals(message.body_html)
         else:
             message.last_error = error[:500]
             if message.attempts >= MAX_ATTEMPTS:
@@ -180,7 +188,11 @@ def send_due(database: Database, settings: SmtpSettings, limit: int = 50) -> Sen
                     if message.recipient == notify.RESPONSIBLE
                     else (message.recipient,)
                 )
-                email = _build(message, recipients, settings.sender) if recipients else None
+                email = (
+                    _build(message, recipients, settings.sender, settings.app_secret)
+                    if recipients
+                    else None
+                )
             if email is None:
                 _finish(database, message_id, "no recipient (RESPONSIBLE_EMAIL is empty)")
                 report.failed += 1

@@ -98,6 +98,7 @@ def public_links() -> account_links.Links | None:
         reset_password=url("account.reset_password"),
         confirm_email=url("account.confirm_email"),
         admin_members=url("admin.dashboard"),
+        app_secret=app_config().app_secret,
     )
 
 
