@@ -332,6 +332,36 @@ def test_bad_paging(client, api_keys, existing, database):
     check(client, database, api_keys, cases)
 
 
+LISTS = ("/api/saldo-alle", "/api/users", "/api/transaktionen")
+
+
+def test_oversized_or_repeated_paging(client, api_keys, existing, database):
+    """Beyond a BIGINT the databases fail (a 500 before); a repeated parameter is ambiguous."""
+    queries = [
+        "offset=99999999999999999999",
+        "offset=9223372036854775808",
+        "offset=1000000001",
+        "limit=99999999999999999999",
+        "limit=1&limit=x",
+        "limit=1&limit=2",
+        "offset=0&offset=1",
+    ]
+    cases = [
+        Case(f"{path}?{query}", "GET", f"{path}?{query}", scope="admin")
+        for path in LISTS
+        for query in queries
+    ]
+    check(client, database, api_keys, cases)
+
+
+def test_largest_offset_is_an_empty_page(client, api_keys, existing):
+    for path in LISTS:
+        response = client.get(f"{path}?offset=1000000000", headers={"X-API-Key": api_keys["admin"]})
+        assert response.status_code == 200, path
+        assert response.json == []
+        assert response.headers["X-Offset"] == "1000000000"
+
+
 # When a body has several faults, the terminal hears about them in this order: the token's
 # presence, then the description, then the token or code itself.
 FIRST_FAULT_REPORTED = [

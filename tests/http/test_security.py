@@ -177,3 +177,38 @@ def test_strong_hash_is_never_replaced_by_a_weaker_one():
     member = Member(password_hash=generate_password_hash("geheim-geheim", "pbkdf2:sha256:600000"))
     assert members.check_password(member, "geheim-geheim", "pbkdf2:sha256:1000")
     assert member.password_hash.startswith("pbkdf2:sha256:600000$")
+
+
+PRIVATE_API = [
+    ("get", "/api/saldo-alle"),
+    ("get", "/api/users"),
+    ("get", "/api/transaktionen"),
+    ("get", "/api/person/0123456789"),
+    ("get", "/api/person/existent/0123456789"),
+    ("get", "/api/health-protected"),
+    ("put", "/api/person/0123456789/transaktion"),
+    ("get", "/api/person/9999999999"),  # 404
+    ("get", "/api/saldo-alle?limit=0"),  # 400
+    ("get", "/api/does-not-exist"),
+    ("get", "/metrics"),
+]
+
+
+def test_api_answers_with_personal_data_are_never_cached(client, build):
+    from fvh.core import keys
+
+    build.member(code="0123456789", last_name="Privat", balance_cents=1000)
+    headers = {"X-API-Key": build.api_key(keys.SCOPE_ADMIN)}
+    for method, path in PRIVATE_API:
+        response = getattr(client, method)(path, headers=headers, json={"beschreibung": "K"})
+        assert response.headers.get("Cache-Control") == "no-store", (path, response.status_code)
+    for path in ("/api/health", "/api/version", "/api/openapi.json", "/api/docs"):
+        assert client.get(path, headers=headers).headers.get("Cache-Control") != "no-store", path
+
+
+def test_gui_pages_are_never_cached_assets_may_be(client):
+    assert client.get("/login").headers["Cache-Control"] == "no-store"
+    assert client.get("/no-such-page").headers["Cache-Control"] == "no-store"
+    with client.get("/assets/fvh.css") as asset:
+        assert asset.status_code == 200
+        assert asset.headers.get("Cache-Control") != "no-store"

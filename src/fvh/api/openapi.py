@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 
 import fvh
 from fvh.api.auth import HEADER as API_KEY_HEADER
-from fvh.api.routes import bp
+from fvh.api.routes import MAX_OFFSET, bp
 from fvh.core import idempotency, ledger, members, passwords, tokens
 from fvh.core.keys import SCOPE_ADMIN, SCOPE_TERMINAL
 from fvh.http import access
@@ -348,8 +348,9 @@ def _components() -> Schema:
             "name": "offset",
             "in": "query",
             "required": False,
-            "description": "Number of entries to skip.",
-            "schema": {"type": "integer", "minimum": 0, "default": 0},
+            "description": "Number of entries to skip. `limit` and `offset` may each be "
+            "given once; a repeated one gets 400.",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
         },
         "Idempotency-Key": {
             "name": "Idempotency-Key",

@@ -65,8 +65,15 @@ def _string_field(data: dict[str, Any], name: str, *, required: bool = True) -> 
     return value
 
 
+# Far beyond any real list, and within every backend's BIGINT (a larger OFFSET is a 500).
+MAX_OFFSET = 1_000_000_000
+
+
 def _page(default_limit: int | None = None) -> tuple[int, int]:
     config = app_config()
+    for name in ("limit", "offset"):
+        if len(request.args.getlist(name)) > 1:
+            abort(400, f"Der Parameter '{name}' darf nur einmal angegeben werden.")
     try:
         limit = int(request.args.get("limit", default_limit or config.api_list_limit))
         offset = int(request.args.get("offset", 0))
@@ -76,6 +83,8 @@ def _page(default_limit: int | None = None) -> tuple[int, int]:
         abort(
             400, f"'limit' muss zwischen 1 und {config.api_list_max_limit} liegen, 'offset' >= 0."
         )
+    if offset > MAX_OFFSET:
+        abort(400, f"'offset' darf höchstens {MAX_OFFSET} sein.")
     return limit, offset
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sqlite3
 import threading
 import time
@@ -45,7 +46,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
     if backend == "sqlite":
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private_file(Path(parsed.database))
             kwargs["connect_args"]["factory"] = QueuedConnection  # writers queue on a file
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
@@ -71,6 +72,17 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
         if parsed.get_driver_name() == "mysqlconnector":
             _configure_mysql_connector(engine)
     return engine
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the SQLite file's folder (0700) and the empty file (0600) unless they exist.
+
+    SQLite would create the file with the umask's mode (often 0644: readable by every local
+    user); an empty file is a valid database. Its -wal and -shm files copy the file's mode.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 # A pooled connection that rested longer than this is pinged before it is handed out.

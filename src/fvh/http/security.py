@@ -14,6 +14,21 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 
+# Answers without personal data that a cache may keep: static files, the API's health,
+# version and documentation. Every other answer (names, balances, journal, one-time
+# secrets, and errors) gets `Cache-Control: no-store`.
+CACHEABLE_ENDPOINTS = frozenset(
+    {
+        "static",
+        "web.asset",
+        "api.health",
+        "api.version",
+        "api.openapi",
+        "api.docs",
+        "api.docs_static",
+    }
+)
+
 
 class InsecureConfiguration(RuntimeError):
     """Start-up refused: the configuration is not safe for production."""
@@ -44,7 +59,10 @@ def check_password_method(config: Config, *, testing: bool = False) -> None:
 
 
 def init_headers(app: Flask) -> None:
-    """Security headers on every response, errors included; a view may set its own CSP."""
+    """Security headers on every response, errors included; a view may set its own CSP.
+
+    Personal data is never cached: only `CACHEABLE_ENDPOINTS` keep their own Cache-Control.
+    """
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -55,6 +73,8 @@ def init_headers(app: Flask) -> None:
         headers.setdefault("X-Frame-Options", "DENY")
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.endpoint not in CACHEABLE_ENDPOINTS:
+            headers["Cache-Control"] = "no-store"
         return response
 
 

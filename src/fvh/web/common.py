@@ -1,4 +1,7 @@
-"""What every GUI blueprint shares: no caching, error pages, the forced password change."""
+"""What every GUI blueprint shares: error pages and the forced password change.
+
+(No caching of pages and the security headers come from `fvh.http.security`.)
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
-from werkzeug.wrappers import Response
+from werkzeug.exceptions import BadRequest, HTTPException
 
 # Endpoints a member who must change their password may still reach.
 PASSWORD_CHANGE_ENDPOINTS = {"web.password", "web.logout", "web.language", "web.asset"}
@@ -19,15 +21,8 @@ ERROR_CODES = (400, 403, 404, 405, 429)
 TEMPLATES_DIR = str(Path(__file__).resolve().parent / "templates")
 
 
-def private_pages(response: Response) -> Response:
-    """GUI pages show personal data and one-time secrets: no cache may keep them.
-
-    (The security headers themselves, CSP included, come from `fvh.http.security` for every
-    response.)
-    """
-    if request.endpoint != "web.asset":
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+class RequestRefused(BadRequest):
+    """A 400 whose own message (in the UI language) the error page shows."""
 
 
 def force_password_change() -> ResponseReturnValue | None:
@@ -50,6 +45,8 @@ def error_page(exc: HTTPException) -> ResponseReturnValue:
     }
     code = exc.code or 500
     message = messages.get(code, exc.name)
+    if isinstance(exc, RequestRefused):
+        message = exc.description
     if isinstance(exc, CSRFError):
         message = _("Das Formular ist abgelaufen oder ungültig. Bitte laden Sie die Seite neu.")
     return render_template("web/error.html", code=code, message=message), code
@@ -62,5 +59,4 @@ def gui_blueprint(name: str, import_name: str, **options: Any) -> Blueprint:
     for code in ERROR_CODES:
         blueprint.register_error_handler(code, error_page)
     blueprint.before_request(force_password_change)
-    blueprint.after_request(private_pages)
     return blueprint

@@ -5,8 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import request, url_for
+from flask_babel import gettext as _
+
+from fvh.web.common import RequestRefused
 
 PER_PAGE = 50
+# Beyond any real list; a larger page number is refused instead of quietly clamped.
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,11 @@ class Pager:
 
 
 def current_pager(per_page: int = PER_PAGE) -> Pager:
+    """The page in `?page=`: missing, garbled or below 1 is page 1; above `MAX_PAGE` is 400."""
     page = request.args.get("page", 1, type=int) or 1
-    return Pager(max(1, min(page, 1_000_000)), per_page)
+    if page > MAX_PAGE:
+        raise RequestRefused(_("Die Seitenzahl darf höchstens %(max)d sein.", max=MAX_PAGE))
+    return Pager(max(1, page), per_page)
 
 
 def page_url(page: int) -> str:

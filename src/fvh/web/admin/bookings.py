@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -122,18 +123,42 @@ def reverse(transaction_id: int) -> ResponseReturnValue:
     return redirect(safe_next(target, url_for("admin.journal")))
 
 
-def _parse_date(name: str) -> date | None:
+# Journal dates outside these years are typing errors; the bounds also keep the +1 day of
+# `to` and the conversion to UTC inside what Python and every backend can hold.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def _parse_date(name: str, errors: dict[str, str]) -> date | None:
+    """The local day in `?<name>=`; a bad one is noted in `errors` under the field's name."""
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
-        flash(_("Ungültiges Datum: %(value)s", value=raw), "error")
+        errors[name] = _("Ungültiges Datum: %(value)s", value=raw[:20])
         return None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        errors[name] = _(
+            "Das Datum muss zwischen %(first)d und %(last)d liegen.",
+            first=FIRST_YEAR,
+            last=LAST_YEAR,
+        )
+        return None
+    return day
 
 
-def journal_filter() -> tuple[ledger.JournalFilter, Member | None, dict[str, str]]:
+@dataclass(frozen=True)
+class JournalRequest:
+    """The journal filter from the query string, and the form fields it found wrong."""
+
+    query: ledger.JournalFilter
+    member: Member | None
+    args: dict[str, str]
+    errors: dict[str, str]
+
+
+def journal_filter() -> JournalRequest:
     """The filter from the query string; dates are local days, turned into UTC bounds."""
     names = ("member", "q", "from", "to", "kind", "by", "by_kind")
     args = {k: request.args.get(k, "").strip() for k in names}
@@ -144,7 +169,8 @@ def journal_filter() -> tuple[ledger.JournalFilter, Member | None, dict[str, str
         except DomainError:
             flash(_("Kein Mitglied mit dem Code %(code)s.", code=args["member"]), "error")
             args["member"] = ""
-    start, end = _parse_date("from"), _parse_date("to")
+    errors: dict[str, str] = {}
+    start, end = _parse_date("from", errors), _parse_date("to", errors)
     query = ledger.JournalFilter(
         member_id=member.id if member else None,
         text=args["q"][:100],
@@ -154,23 +180,31 @@ def journal_filter() -> tuple[ledger.JournalFilter, Member | None, dict[str, str
         booked_by=args["by"][:100],
         booked_by_kind=args["by_kind"] if args["by_kind"] in ledger.BOOKED_BY_KINDS else "",
     )
-    return query, member, args
+    return JournalRequest(query, member, args, errors)
 
 
 @bp.get("/journal")
 @admin_required
 def journal() -> ResponseReturnValue:
-    query, member, args = journal_filter()
+    return _render_journal(journal_filter())
+
+
+def _render_journal(found: JournalRequest) -> ResponseReturnValue:
+    """The journal page; a wrong filter field gets its message and 400, not a guessed list."""
     pager = current_pager()
-    page = ledger.journal(db_session(), query, limit=pager.per_page, offset=pager.offset)
+    if found.errors:
+        page = ledger.JournalPage(rows=[], total=0, reversed_ids=frozenset())
+    else:
+        page = ledger.journal(db_session(), found.query, limit=pager.per_page, offset=pager.offset)
     return render_template(
         "web/admin/journal.html",
         entries=page.rows,
         reversed_ids=page.reversed_ids,
         pager=pager.with_total(page.total),
-        member=member,
-        args=args,
-    )
+        member=found.member,
+        args=found.args,
+        errors=found.errors,
+    ), 400 if found.errors else 200
 
 
 def _csv_cell(value: str) -> str:
@@ -223,8 +257,11 @@ def _csv_rows(entries: list[Transaction]) -> Iterator[str]:
 @bp.get("/journal.csv")
 @admin_required
 def journal_csv() -> ResponseReturnValue:
-    query, member, _args = journal_filter()
-    entries = ledger.journal(db_session(), query, limit=None).rows
+    found = journal_filter()
+    if found.errors:
+        return _render_journal(found)
+    member = found.member
+    entries = ledger.journal(db_session(), found.query, limit=None).rows
     name = f"journal-{member.code}.csv" if member else "journal.csv"
     # Rendered here, not streamed: the request's session closes when the view returns.
     body = "".join(_csv_rows(entries))
