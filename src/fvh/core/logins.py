@@ -1,9 +1,23 @@
 """Interactive logins: find the member, check the password, throttle guessing, log each try.
 
 Failed attempts are counted in the database (table `login_attempts`), so every worker and
-every server process sees the same counts; no separate rate-limit store is needed. An
-account is throttled after `per_account` failures within `window` (failures before its last
-successful login do not count), an address after `per_ip` failures within `window`.
+every server process sees the same counts; no separate rate-limit store is needed.
+
+Two throttles. An account is throttled *for one address* after `per_account` failures from
+that address since the account's last success from it, with a progressive delay: the
+`per_account`-th failure locks the pair for `window`, each further failure (possible once
+the wait is over) doubles the wait, up to `max_lockout`. An address is throttled after
+`per_ip` failures within `window`, whatever accounts it tried.
+
+The trade-off: a stranger can no longer lock the treasurer (or the bootstrap admin
+9999999999) out, because the lock binds only the stranger's address; in exchange, an
+attacker with many addresses gets `per_account` guesses per address and per growing wait.
+The password policy (10 characters, none of the common ones) is what makes that too few.
+
+Parallel tries cannot exceed the account limit: the check locks the member's row (SELECT
+... FOR UPDATE; on SQLite every writer already queues for the one write lock), so the
+count, the password check and the recorded attempt of one try finish before the next try
+of that account counts. An unknown identifier has no row to lock; guessing it gains nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +45,7 @@ class Policy:
     window: timedelta = timedelta(minutes=15)
     per_account: int = 5
     per_ip: int = 20
+    max_lockout: timedelta = timedelta(hours=24)
 
 
 DEFAULT_POLICY = Policy()
@@ -49,29 +64,47 @@ class AccountLocked(LoginRefused):
 
 
 class TooManyAttempts(LoginRefused):
-    """Too many failures for this account or from this address; try again later."""
+    """Too many failures for this account from this address, or from this address at all."""
 
 
 def normalize_identifier(identifier: str) -> str:
     return (identifier or "").strip().lower()[:255]
 
 
-def find_member(session: Session, identifier: str) -> Member | None:
-    """A member by ten-digit code or by e-mail address."""
+def find_member(session: Session, identifier: str, *, lock: bool = False) -> Member | None:
+    """A member by ten-digit code or by e-mail address (with `lock`, its row locked)."""
     identifier = normalize_identifier(identifier)
     if not identifier:
         return None
     column = Member.code if _CODE_RE.fullmatch(identifier) else Member.email
-    return session.scalar(select(Member).where(column == identifier))
+    query = select(Member).where(column == identifier)
+    return session.scalar(query.with_for_update() if lock else query)
 
 
-def _failures_since(session: Session, since: datetime, *conditions: object) -> int:
+def _lock(session: Session, member: Member) -> None:
+    """Lock the member's row until commit, so tries of one account are counted one by one."""
+    session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
+
+
+def _address_failures(session: Session, ip_address: str, since: datetime) -> int:
     query = (
         select(func.count())
         .select_from(LoginAttempt)
-        .where(LoginAttempt.outcome == FAILED, LoginAttempt.created_at >= since, *conditions)
+        .where(
+            LoginAttempt.outcome == FAILED,
+            LoginAttempt.created_at >= since,
+            LoginAttempt.ip_address == ip_address,
+        )
     )
     return session.scalar(query) or 0
+
+
+def lockout(failures: int, policy: Policy = DEFAULT_POLICY) -> timedelta:
+    """How long an account waits at one address after `failures` failures from it."""
+    if failures < policy.per_account:
+        return timedelta(0)
+    doublings = min(failures - policy.per_account, 20)  # 2**20 windows is past any cap
+    return min(policy.window * 2**doublings, policy.max_lockout)
 
 
 def is_throttled(
@@ -83,15 +116,16 @@ def is_throttled(
     policy: Policy = DEFAULT_POLICY,
     now: datetime | None = None,
 ) -> bool:
-    since = (now or utcnow()) - policy.window
-    if _failures_since(session, since, LoginAttempt.ip_address == ip_address) >= policy.per_ip:
+    now = now or utcnow()
+    if _address_failures(session, ip_address, now - policy.window) >= policy.per_ip:
         return True
+    from_here = LoginAttempt.ip_address == ip_address
     if member is not None:
-        # Failures before the last success do not count. By id, not by time: MySQL's
-        # DATETIME keeps whole seconds, so a failure and a success can share a timestamp.
+        # Failures before the last success from here do not count. By id, not by time:
+        # MySQL's DATETIME keeps whole seconds, so a failure and a success can share one.
         last_success_id = session.scalar(
             select(func.max(LoginAttempt.id)).where(
-                LoginAttempt.member_id == member.id, LoginAttempt.outcome == SUCCESS
+                LoginAttempt.member_id == member.id, LoginAttempt.outcome == SUCCESS, from_here
             )
         )
         account = and_(
@@ -99,7 +133,15 @@ def is_throttled(
         )
     else:
         account = LoginAttempt.identifier == normalize_identifier(identifier)
-    return _failures_since(session, since, account) >= policy.per_account
+    failures, last_failure = session.execute(
+        select(func.count(), func.max(LoginAttempt.created_at)).where(
+            LoginAttempt.outcome == FAILED,
+            LoginAttempt.created_at >= now - policy.max_lockout,
+            from_here,
+            account,
+        )
+    ).one()
+    return failures >= policy.per_account and now < last_failure + lockout(failures, policy)
 
 
 def record(
@@ -120,19 +162,16 @@ def record(
     return attempt
 
 
-def authenticate(
+def _check(
     session: Session,
     identifier: str,
+    member: Member | None,
     password: str,
     ip_address: str,
-    *,
-    policy: Policy = DEFAULT_POLICY,
+    policy: Policy,
 ) -> Member:
-    """The member whose credentials these are; raises a LoginRefused subclass otherwise.
-
-    Every attempt is recorded (the caller commits, also on failure, so the count holds).
-    """
-    member = find_member(session, identifier)
+    """The throttle, then the password; a refusal is recorded and raised. The caller holds
+    the member's row lock."""
     if is_throttled(session, identifier, member, ip_address, policy=policy):
         record(session, identifier, ip_address, THROTTLED, member)
         raise TooManyAttempts(N_("Zu viele Fehlversuche. Bitte später erneut versuchen."))
@@ -145,11 +184,44 @@ def authenticate(
         record(session, identifier, ip_address, FAILED, member)
         raise InvalidCredentials(N_("Anmeldedaten ungültig."))
     assert member is not None
+    return member
+
+
+def authenticate(
+    session: Session,
+    identifier: str,
+    password: str,
+    ip_address: str,
+    *,
+    policy: Policy = DEFAULT_POLICY,
+) -> Member:
+    """The member whose credentials these are; raises a LoginRefused subclass otherwise.
+
+    Every attempt is recorded (the caller commits, also on failure, so the count holds).
+    """
+    found = find_member(session, identifier, lock=True)
+    member = _check(session, identifier, found, password, ip_address, policy)
     if member.locked:
         record(session, identifier, ip_address, LOCKED, member)
         raise AccountLocked(N_("Das Konto ist gesperrt."))
     record(session, identifier, ip_address, SUCCESS, member)
     return member
+
+
+def check_current_password(
+    session: Session,
+    member: Member,
+    password: str,
+    ip_address: str,
+    *,
+    policy: Policy = DEFAULT_POLICY,
+) -> None:
+    """Confirm a signed-in member's password (before changing it) as a login attempt:
+    throttled and recorded like one, so a stolen session can't guess it. Raises
+    TooManyAttempts or InvalidCredentials; the caller commits, also on failure."""
+    _lock(session, member)
+    _check(session, member.code, member, password, ip_address, policy)
+    record(session, member.code, ip_address, SUCCESS, member)
 
 
 def purge(session: Session, older_than: timedelta = timedelta(days=90)) -> int:

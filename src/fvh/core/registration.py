@@ -3,8 +3,8 @@
 Self-registration is off unless the system setting `self_registration` is on. A registration
 creates a locked member with a generated code, marked `approval_pending`; the responsible
 admins get a mail. Approving unlocks the member and sends the welcome mail with their code.
-An address that is already taken gets the same answer as a new one (nothing is created), so
-the form does not tell who is a member.
+An address that is already taken gets the same answer as a new one, after the same password
+hashing (nothing is created), so neither the form nor its timing tells who is a member.
 """
 
 from __future__ import annotations
@@ -83,6 +83,8 @@ def register(
     if pending_count(session) >= MAX_PENDING:
         raise TooManyPending(N_("Zurzeit sind zu viele Registrierungen offen."))
     if session.scalar(select(Member.id).where(Member.email == address)) is not None:
+        # Hash as a new member would, so the answer's timing does not tell the address is taken.
+        passwords.hash_password(data.password)
         log.info("self-registration with a taken address ignored")
         return None
     try:

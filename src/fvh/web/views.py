@@ -18,9 +18,11 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 from fvh.core import ledger, logins, members
 from fvh.core.errors import ValidationError
+from fvh.db.models import Member
 from fvh.http import access
 from fvh.http.context import db_session
 from fvh.web import auth, i18n, me
@@ -100,10 +102,7 @@ def login() -> ResponseReturnValue:
                 type(exc).__name__,
             )
             if isinstance(exc, logins.TooManyAttempts):
-                flash(
-                    _("Zu viele Fehlversuche. Bitte in einigen Minuten erneut versuchen."), "error"
-                )
-                return render_template("web/login.html", form=form), 429
+                return _too_many_attempts("web/login.html", form=form)
             if isinstance(exc, logins.AccountLocked):
                 flash(_("Dieses Konto ist gesperrt."), "error")
             else:
@@ -133,6 +132,32 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("web.login"))
 
 
+def _too_many_attempts(template: str, **context: object) -> ResponseReturnValue:
+    """The refusal of a throttled login, also of a throttled current-password check."""
+    flash(_("Zu viele Fehlversuche. Bitte in einigen Minuten erneut versuchen."), "error")
+    return render_template(template, **context), 429
+
+
+def _current_password_refused(
+    session: Session, member: Member, form: PasswordChangeForm
+) -> ResponseReturnValue | None:
+    """Check the current password as a login attempt (throttled and counted): the answer
+    when it is refused, after committing the attempt so it counts; None when it is right."""
+    try:
+        logins.check_current_password(
+            session, member, form.current_password.data or "", request.remote_addr or ""
+        )
+    except logins.LoginRefused as exc:
+        session.commit()
+        log.info("current password refused for %s: %s", member.code, type(exc).__name__)
+        context = {"form": form, "forced": member.must_change_password}
+        if isinstance(exc, logins.TooManyAttempts):
+            return _too_many_attempts("web/password.html", **context)
+        form.current_password.errors = [_("Das bisherige Passwort ist falsch.")]
+        return render_template("web/password.html", **context)
+    return None
+
+
 @bp.route("/password", methods=["GET", "POST"])
 @auth.login_required_rule
 def password() -> ResponseReturnValue:
@@ -141,9 +166,10 @@ def password() -> ResponseReturnValue:
     form = PasswordChangeForm()
     if form.validate_on_submit():
         session = db_session()
-        if not members.check_password(member, form.current_password.data or ""):
-            form.current_password.errors = [_("Das bisherige Passwort ist falsch.")]
-        elif form.password.data == form.current_password.data:
+        refused = _current_password_refused(session, member, form)
+        if refused is not None:
+            return refused
+        if form.password.data == form.current_password.data:
             form.password.errors = [_("Das neue Passwort muss sich vom bisherigen unterscheiden.")]
         else:
             with attempt(form, errors=ValidationError) as outcome:
