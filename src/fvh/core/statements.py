@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fvh.core.errors import N_, ValidationError
 from fvh.db.models import Member, Transaction
 
 TERMINAL_KIND = "api_key"
@@ -45,13 +46,23 @@ class Statement:
     lines: list[Line]
 
 
+class TooManyLines(ValidationError):
+    """The period holds more entries than one statement of this kind may show."""
+
+
 def build(
     session: Session,
     member: Member,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
+    *,
+    max_lines: int | None = None,
 ) -> Statement:
-    """The member's entries in [date_from, date_to), oldest first, with the balance after each."""
+    """The member's entries in [date_from, date_to), oldest first, with the balance after each.
+
+    With `max_lines`, a longer period is refused (TooManyLines) before anything is built: a
+    statement's cost grows with its lines, and one request must stay short.
+    """
     opening = 0
     if date_from is not None:
         opening = int(
@@ -67,9 +78,16 @@ def build(
         conditions.append(Transaction.created_at >= date_from)
     if date_to is not None:
         conditions.append(Transaction.created_at < date_to)
-    entries = session.scalars(
-        select(Transaction).where(*conditions).order_by(Transaction.created_at, Transaction.id)
-    )
+    query = select(Transaction).where(*conditions).order_by(Transaction.created_at, Transaction.id)
+    if max_lines is not None:
+        query = query.limit(max_lines + 1)
+    entries = list(session.scalars(query))
+    if max_lines is not None and len(entries) > max_lines:
+        raise TooManyLines(
+            N_("Der Zeitraum hat mehr als %(max)d Buchungen. Bitte einen kürzeren wählen."),
+            "from",
+            max=max_lines,
+        )
     balance = opening
     lines = []
     for entry in entries:

@@ -22,6 +22,7 @@ from fvh.db.models import Member, utcnow
 from fvh.http.context import app_config, db_session
 from fvh.http.routing import MAX_ID
 from fvh.web import auth, i18n
+from fvh.web.common import RequestRefused
 from fvh.web.forms import NotificationsForm
 from fvh.web.outcome import attempt
 
@@ -170,6 +171,10 @@ def _zone() -> ZoneInfo:
     return ZoneInfo(app_config().timezone)
 
 
+# Statement dates outside these years are typing errors (as the journal's filter says).
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
 def _local_day_start(day: date) -> datetime:
     """Local midnight of `day` as naive UTC (how times are stored)."""
     local = datetime.combine(day, time.min, tzinfo=_zone())
@@ -181,22 +186,41 @@ def _date_arg(name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError as exc:
         raise BadRequest(f"bad date {name}") from exc
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise RequestRefused(
+            _(
+                "Das Datum muss zwischen %(first)d und %(last)d liegen.",
+                first=FIRST_YEAR,
+                last=LAST_YEAR,
+            )
+        )
+    return day
 
 
-def _statement() -> statements.Statement:
-    """The member's statement, limited by `?from=` and `?to=` (local dates, both included)."""
+# The most entries one statement shows: a PDF costs about a millisecond of CPU per line.
+PDF_MAX_LINES = 2_000
+CSV_MAX_LINES = 50_000
+
+
+def _statement(max_lines: int) -> statements.Statement:
+    """The member's statement, limited by `?from=` and `?to=` (local dates, both included);
+    a period with more than `max_lines` entries is refused with a message."""
     first, last = _date_arg("from"), _date_arg("to")
     if first and last and first > last:
         raise BadRequest("from after to")
-    return statements.build(
-        db_session(),
-        auth.current_member(),
-        _local_day_start(first) if first else None,
-        _local_day_start(last + timedelta(days=1)) if last else None,
-    )
+    try:
+        return statements.build(
+            db_session(),
+            auth.current_member(),
+            _local_day_start(first) if first else None,
+            _local_day_start(last + timedelta(days=1)) if last else None,
+            max_lines=max_lines,
+        )
+    except statements.TooManyLines as exc:
+        raise RequestRefused(i18n.error_text(exc)) from exc
 
 
 def _filename(statement: statements.Statement, extension: str) -> str:
@@ -206,7 +230,7 @@ def _filename(statement: statements.Statement, extension: str) -> str:
 @bp.get("/statement.csv")
 @auth.login_required_rule
 def statement_csv() -> ResponseReturnValue:
-    statement = _statement()
+    statement = _statement(CSV_MAX_LINES)
     headers = (_("Zeit"), _("Betrag"), _("Beschreibung"), _("Gebucht von"), _("Kontostand"))
     body = statements.to_csv(statement, headers, i18n.money, _zone())
     return _download(body, "text/csv; charset=utf-8", _filename(statement, "csv"))
@@ -215,7 +239,7 @@ def statement_csv() -> ResponseReturnValue:
 @bp.get("/statement.pdf")
 @auth.login_required_rule
 def statement_pdf() -> ResponseReturnValue:
-    statement = _statement()
+    statement = _statement(PDF_MAX_LINES)
     words = {
         "title": _("Kontoauszug"),
         "period": _("Zeitraum"),

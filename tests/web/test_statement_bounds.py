@@ -1,0 +1,34 @@
+"""A member's statement is bounded: sane dates, and a limit of entries per statement."""
+
+from __future__ import annotations
+
+import pytest
+
+from fvh.web import me
+from tests.web.test_me_pages import deposit
+
+
+@pytest.mark.parametrize(
+    "query", ["from=0001-01-01", "to=9999-12-31", "from=1899-12-31", "to=3000-01-01"]
+)
+@pytest.mark.parametrize("kind", ["csv", "pdf"])
+def test_statement_dates_outside_sane_years_are_a_400(member_browser, member, query, kind):
+    response = member_browser.get(f"/me/statement.{kind}?{query}")
+    assert response.status_code == 400
+    assert "Das Datum muss zwischen 1900 und 2999 liegen." in response.get_data(as_text=True)
+
+
+def test_a_statement_with_too_many_entries_is_refused(
+    member_browser, database, member, monkeypatch
+):
+    monkeypatch.setattr(me, "PDF_MAX_LINES", 3)
+    for _ in range(4):
+        deposit(database, member, 100)
+    refused = member_browser.get("/me/statement.pdf")
+    assert refused.status_code == 400
+    assert "mehr als 3 Buchungen" in refused.get_data(as_text=True)
+    assert member_browser.get("/me/statement.csv").status_code == 200  # CSV's limit is higher
+    monkeypatch.setattr(me, "PDF_MAX_LINES", 4)
+    allowed = member_browser.get("/me/statement.pdf")
+    assert allowed.status_code == 200
+    assert allowed.mimetype == "application/pdf"
