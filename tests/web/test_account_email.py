@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from sqlalchemy import update
@@ -66,17 +67,32 @@ def test_request_sends_a_link_to_the_new_address_and_changes_nothing_yet(
         ("neu@example.org", "falsches-passwort", "Passwort ist falsch"),
         ("max@example.org", PASSWORD, "bereits Ihre E-Mail-Adresse"),
         ("kein-at-zeichen", PASSWORD, "Keine gültige E-Mail-Adresse"),
-        ("anna@example.org", PASSWORD, "bereits vergeben"),
     ],
 )
-def test_refused_requests_send_nothing(
-    member_browser, member, build, database, email, password, text
-):
-    build.member(code="3000000003", email="anna@example.org")
+def test_refused_requests_send_nothing(member_browser, member, database, email, password, text):
     response = ask_for(member_browser, email, password)
     assert response.status_code == 400
     assert text in response.get_data(as_text=True)
     assert outbox(database) == []
+
+
+def test_a_taken_address_gets_the_answer_of_a_free_one(member_browser, build, database):
+    """No enumeration: the page never says an address is taken; its owner gets a mail, no link."""
+    build.member(code="3000000003", first_name="Anna", email="anna@example.org")
+    taken = ask_for(member_browser, "Anna@Example.org")
+    taken_page = member_browser.get("/account/email").get_data(as_text=True)
+    free = ask_for(member_browser, "frei@example.org")
+    free_page = member_browser.get("/account/email").get_data(as_text=True)
+    assert taken.status_code == free.status_code == 302
+    assert "bereits vergeben" not in taken_page
+    assert taken_page.replace("anna@example.org", "frei@example.org") == free_page.replace(
+        re.search(r'name="csrf_token"[^>]*value="([^"]+)"', free_page).group(1),
+        re.search(r'name="csrf_token"[^>]*value="([^"]+)"', taken_page).group(1),
+    )
+    to_owner, to_free = outbox(database)
+    assert (to_owner.template, to_owner.recipient) == ("email_taken", "anna@example.org")
+    assert "token=" not in to_owner.body_text + to_owner.body_html
+    assert (to_free.template, to_free.recipient) == ("email_verification", "frei@example.org")
 
 
 def test_requests_are_limited_per_hour(member_browser, database):

@@ -213,6 +213,7 @@ def reset_password(
     _use(session, row)
     members.set_password(session, member, password, _actor(member))
     _use_up_others(session, member.id, RESET)
+    notify.password_changed(session, member, by_link=True)
     session.flush()
     return member
 
@@ -227,6 +228,8 @@ def request_email_change(
     """Send a confirmation link to the new address; the address changes only when it is opened.
 
     Needs the current password. Returns False when the hourly limit is reached (nothing sent).
+    An address that belongs to another member gets the same answer, and its owner a mail
+    instead of the link: the form must not tell who is registered.
     """
     address = members.normalize_email(new_email)
     if address is None:
@@ -235,21 +238,34 @@ def request_email_change(
         raise ValidationError(N_("Das Passwort ist falsch."), "password")
     if address == member.email:
         raise ValidationError(N_("Das ist bereits Ihre E-Mail-Adresse."), "email")
-    _ensure_free(session, member, address)
     if _recent_count(session, member, VERIFY) >= MAX_PER_HOUR:
         log.warning("e-mail change of %s refused: too many requests this hour", member.code)
         return False
+    # Issued for a taken address too (and never mailed): the hourly limit counts every request.
     token = _issue(session, member, VERIFY, links, new_email=address)
-    notify.enqueue(
-        session,
-        "email_verification",
-        address,
-        member=member,
-        new_email=address,
-        link=links.with_token(links.confirm_email, token),
-        hours=int(LIFETIMES[VERIFY].total_seconds() // 3600),
-        organisation=settings_mod.load(session).organisation_name,
-    )
+    organisation = settings_mod.load(session).organisation_name
+    owner = session.scalar(select(Member).where(Member.email == address, Member.id != member.id))
+    if owner is not None:
+        notify.enqueue(
+            session,
+            "email_taken",
+            address,
+            member=owner,
+            address=address,
+            organisation=organisation,
+        )
+        log.info("e-mail change of %s to a taken address: its owner is told", member.code)
+    else:
+        notify.enqueue(
+            session,
+            "email_verification",
+            address,
+            member=member,
+            new_email=address,
+            link=links.with_token(links.confirm_email, token),
+            hours=int(LIFETIMES[VERIFY].total_seconds() // 3600),
+            organisation=organisation,
+        )
     session.flush()
     return True
 
@@ -265,10 +281,11 @@ def _ensure_free(session: Session, member: Member, address: str) -> None:
 def confirm_email_change(session: Session, token: str) -> Member:
     """Make the address of a verification link the member's; checked for uniqueness again.
 
-    Pending reset links go to the old address and are used up.
+    Pending reset links go to the old address and are used up; the old address is told.
     """
     row = find(session, token, VERIFY)
     member = members.get(session, row.member_id)
+    old_address = member.email
     address = row.new_email or ""
     _ensure_free(session, member, address)
     _use(session, row)
@@ -286,6 +303,15 @@ def confirm_email_change(session: Session, token: str) -> Member:
     )
     _use_up_others(session, member.id, VERIFY)
     _use_up_others(session, member.id, RESET)
+    if old_address:
+        notify.enqueue(
+            session,
+            "email_changed",
+            old_address,
+            member=member,
+            new_email=address,
+            organisation=settings_mod.load(session).organisation_name,
+        )
     session.flush()
     return member
 

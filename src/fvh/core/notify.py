@@ -144,6 +144,19 @@ def after_booking(
         )
 
 
+def password_changed(session: Session, member: Member, *, by_link: bool = False) -> None:
+    """Tell the member their password changed, so that a change they didn't make shows."""
+    if member.email:
+        enqueue(
+            session,
+            "password_changed",
+            member.email,
+            member=member,
+            by_link=by_link,
+            organisation=settings_mod.load(session).organisation_name,
+        )
+
+
 def unknown_token(session: Session, scan: UnknownTokenScan, token_hex: str) -> bool:
     """Tell the responsible admins about an unknown token, at most once an hour per token."""
     now = utcnow()

@@ -173,7 +173,9 @@ def reset_password() -> ResponseReturnValue:
 @auth.login_required_rule
 @form_limited
 def change_email() -> ResponseReturnValue:
-    """Ask for a new address; it counts only once the link sent to it has been opened."""
+    """Ask for a new address; it counts only once the link sent to it has been opened.
+
+    The answer is the same whether or not the address is taken (see the core)."""
     member = auth.current_member()
     form = EmailChangeForm()
     status = 200
@@ -182,7 +184,7 @@ def change_email() -> ResponseReturnValue:
         if links is None:
             flash(_not_configured(), "error")
             return render_template("web/account/email.html", form=form, member=member), 503
-        with attempt(form, field=_email_conflict, errors=(ValidationError, Conflict)) as outcome:
+        with attempt(form, errors=ValidationError) as outcome:
             sent = account_links.request_email_change(
                 db_session(), member, form.email.data or "", form.password.data or "", links
             )
@@ -203,11 +205,6 @@ def change_email() -> ResponseReturnValue:
     if form.errors:
         status = 400
     return render_template("web/account/email.html", form=form, member=member), status
-
-
-def _email_conflict(exc: DomainError) -> str | None:
-    """A taken address shows at the e-mail field; other errors name their own field."""
-    return "email" if isinstance(exc, Conflict) else None
 
 
 @bp.route("/account/email/confirm", methods=["GET", "POST"])

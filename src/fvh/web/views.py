@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from fvh.core import ledger, logins, members
+from fvh.core import ledger, logins, members, notify
 from fvh.core.errors import ValidationError
 from fvh.db.models import Member
 from fvh.http import access
@@ -179,6 +179,7 @@ def password() -> ResponseReturnValue:
                     form.password.data or "",
                     auth.current_actor(),
                 )
+                notify.password_changed(session, member)
             if outcome.ok:
                 auth.remember_version(member)  # this session stays, all others end
                 flash(_("Das Passwort wurde geändert."), "success")
