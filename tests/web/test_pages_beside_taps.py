@@ -6,7 +6,12 @@ import base64
 import threading
 import time
 
-from fvh.core import statements
+import pytest
+
+from fvh.core import ledger, statements
+from fvh.web import me
+from tests.builders import TEST_ACTOR
+from tests.web.conftest import Browser
 
 TOKEN = b"\x04\x77\x01\x02"
 
@@ -46,3 +51,52 @@ def test_a_slow_page_view_does_not_hold_up_a_tap(app, build, member_browser, mon
     assert tap.get_json()["saldo"] == 4
     assert waited < 2.0, f"the tap waited {waited:.1f} s behind the page"
     assert pages == [200]
+
+
+@pytest.mark.slow
+def test_statement_downloads_beside_taps(app, build, database, member, monkeypatch):
+    """A member with 5,000 bookings downloads the statement as PDF and CSV in two parallel
+    sessions, again and again, while a terminal taps: no tap fails or waits a second."""
+    monkeypatch.setattr(me, "PDF_MAX_LINES", 5_000)  # the heaviest statement allowed, and more
+    with database.session() as session:
+        for _ in range(5_000):
+            ledger.book(session, member.id, 1, "Einzahlung", TEST_ACTOR)
+    build.token(build.member(code="3000000078", balance_cents=100_000), TOKEN)
+    headers = {"X-API-Key": build.api_key()}
+    done = threading.Event()
+    downloads: list[tuple[str, int, int]] = []
+
+    def download(kind: str) -> None:
+        browser = Browser(app.test_client())
+        assert browser.login(member.code).status_code == 302
+        while not done.is_set():
+            response = browser.get(f"/me/statement.{kind}")
+            downloads.append((kind, response.status_code, len(response.data)))
+
+    workers = [threading.Thread(target=download, args=(kind,)) for kind in ("pdf", "csv")]
+    for worker in workers:
+        worker.start()
+    terminal = app.test_client()
+    body = {"token": base64.b64encode(TOKEN).decode(), "beschreibung": "Theke"}
+    latencies, statuses = [], []
+    try:
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            statuses.append(
+                terminal.put("/api/nfc-transaktion", json=body, headers=headers).status_code
+            )
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.05)
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join(60)
+    worst = max(latencies) * 1000
+    print(f"{len(latencies)} taps beside {len(downloads)} downloads: worst {worst:.0f} ms")
+    assert set(statuses) == {200}
+    assert max(latencies) < 1.0
+    assert {kind for kind, status, size in downloads if status == 200 and size > 100_000} == {
+        "pdf",
+        "csv",
+    }
