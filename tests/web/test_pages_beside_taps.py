@@ -56,7 +56,7 @@ def test_a_slow_page_view_does_not_hold_up_a_tap(app, build, member_browser, mon
 @pytest.mark.slow
 def test_statement_downloads_beside_taps(app, build, database, member, monkeypatch):
     """A member with 5,000 bookings downloads the statement as PDF and CSV in two parallel
-    sessions, again and again, while a terminal taps: no tap fails or waits a second."""
+    sessions, again and again, while a terminal taps: no tap fails or waits for them."""
     monkeypatch.setattr(me, "PDF_MAX_LINES", 5_000)  # the heaviest statement allowed, and more
     with database.session() as session:
         for _ in range(5_000):
@@ -95,7 +95,10 @@ def test_statement_downloads_beside_taps(app, build, database, member, monkeypat
     worst = max(latencies) * 1000
     print(f"{len(latencies)} taps beside {len(downloads)} downloads: worst {worst:.0f} ms")
     assert set(statuses) == {200}
-    assert max(latencies) < 1.0
+    # Waiting for a download's transaction would take the writer's busy timeout (8 s) or
+    # fail. What remains is CPU shared with the rendering in this one process: worst 280 ms
+    # (SQLite) to 630 ms alone, about 1 s while the rest of the suite runs beside it.
+    assert max(latencies) < 3.0
     assert {kind for kind, status, size in downloads if status == 200 and size > 100_000} == {
         "pdf",
         "csv",
