@@ -10,7 +10,10 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 
+from fvh.app import create_app
 from tests.conftest import ALLOWED_SMTP
+from tests.mail.mails import PUBLIC_URL
+from tests.web.conftest import Browser
 
 
 class Inbox:
@@ -70,3 +73,16 @@ def mail_config(config, smtp_server):
         "SMTP_TIMEOUT": 3,
         "RESPONSIBLE_EMAIL": "kasse@feuerwehr.example, wart@feuerwehr.example",
     }
+
+
+@pytest.fixture
+def account_app(mail_config):
+    """An app that mails links (PUBLIC_URL set) through the test server."""
+    app = create_app({**mail_config, "PUBLIC_URL": PUBLIC_URL})
+    yield app
+    app.extensions["fvh_db"].dispose()
+
+
+@pytest.fixture
+def browser(account_app) -> Browser:
+    return Browser(account_app.test_client())

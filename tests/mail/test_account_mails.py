@@ -4,49 +4,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select, update
 
 from fvh.app import create_app
 from fvh.core import audit, members, system_settings
 from fvh.db.models import AccountToken, utcnow
-from fvh.ops.mail import send_due, smtp_settings
+from tests.mail.mails import NEW_PASSWORD, PUBLIC_URL, deliver, link_in, text_of
 from tests.web.conftest import PASSWORD, Browser
-
-PUBLIC_URL = "https://station.example/fvh"
-NEW_PASSWORD = "ganz-neues-passwort-7"
-
-
-@pytest.fixture
-def account_app(mail_config):
-    app = create_app({**mail_config, "PUBLIC_URL": PUBLIC_URL})
-    yield app
-    app.extensions["fvh_db"].dispose()
-
-
-@pytest.fixture
-def browser(account_app) -> Browser:
-    return Browser(account_app.test_client())
-
-
-def _deliver(app, database, smtp_server, count: int):
-    report = send_due(database, smtp_settings(app.config["FVH"]))
-    assert report.failed == 0
-    mails = smtp_server.inbox.wait_for(count)
-    assert len(mails) == count
-    return mails
-
-
-def _text(mail) -> str:
-    return mail.get_body(("plain",)).get_content()
-
-
-def _link(mail, path: str) -> str:
-    """The link to `path` in a mail, as a path below PUBLIC_URL (for the test client)."""
-    match = re.search(re.escape(PUBLIC_URL + path) + r"\?token=[A-Za-z0-9_%-]+", _text(mail))
-    assert match, _text(mail)
-    assert match.group(0) in mail.get_body(("html",)).get_content()
-    return match.group(0).removeprefix(PUBLIC_URL)
 
 
 def test_password_reset_by_mail_end_to_end(account_app, build, database, smtp_server, browser):
@@ -62,10 +26,10 @@ def test_password_reset_by_mail_end_to_end(account_app, build, database, smtp_se
     assert response.status_code == 200
     assert "ist ein Link unterwegs" in response.get_data(as_text=True)
 
-    [mail] = _deliver(account_app, database, smtp_server, 1)
+    [mail] = deliver(account_app, database, smtp_server, 1)
     assert mail["X-Envelope-To"] == "erika@example.org"
     assert "Passwort" in mail["Subject"]
-    path = _link(mail, "/account/reset")
+    path = link_in(mail, "/account/reset")
     token = path.partition("token=")[2]
     with database.session() as session:  # only a hash of the token is kept
         [row] = session.scalars(select(AccountToken))
@@ -116,8 +80,8 @@ def test_reset_link_comes_from_public_url_never_from_the_request(
             headers={**forged, "Host": "attacker.example"},
         )
         assert response.status_code == 200
-        [mail] = _deliver(app, database, smtp_server, 1)
-        body = _text(mail) + mail.get_body(("html",)).get_content()
+        [mail] = deliver(app, database, smtp_server, 1)
+        body = text_of(mail) + mail.get_body(("html",)).get_content()
         assert f"{PUBLIC_URL}/account/reset?token=" in body
         assert "evil" not in body
         assert "attacker" not in body
@@ -131,8 +95,8 @@ def test_expired_reset_link_is_refused_and_changes_nothing(
 ):
     member = build.member(code="7000000003", email="old@example.org", password=PASSWORD)
     browser.post("/account/forgot", {"email": "old@example.org"})
-    [mail] = _deliver(account_app, database, smtp_server, 1)
-    path = _link(mail, "/account/reset")
+    [mail] = deliver(account_app, database, smtp_server, 1)
+    path = link_in(mail, "/account/reset")
     with database.session() as session:
         session.execute(update(AccountToken).values(expires_at=utcnow().replace(year=2020)))
     assert browser.get(path).status_code == 410
@@ -158,10 +122,10 @@ def test_new_email_address_is_verified_by_a_link(
         page="/account/email",
     )
     assert response.status_code == 302
-    [mail] = _deliver(account_app, database, smtp_server, 1)
+    [mail] = deliver(account_app, database, smtp_server, 1)
     assert mail["X-Envelope-To"] == "ida.neu@example.org"  # the NEW address
-    assert "ida.neu@example.org" in _text(mail)
-    path = _link(mail, "/account/email/confirm")
+    assert "ida.neu@example.org" in text_of(mail)
+    path = link_in(mail, "/account/email/confirm")
     with database.session() as session:  # nothing changes before the link is opened
         assert members.get_by_code(session, member.code).email == "ida@example.org"
 
@@ -192,7 +156,7 @@ def test_admin_creating_a_member_with_an_address_sends_the_welcome_mail(
         {"first_name": "Ohne", "last_name": "Adresse"},
         page="/admin/members/new",
     )
-    [mail] = _deliver(account_app, database, smtp_server, 1)
+    [mail] = deliver(account_app, database, smtp_server, 1)
     with database.session() as session:
         willi = session.scalar(
             select(members.Member).where(members.Member.email == "willi@example.org")
@@ -200,7 +164,7 @@ def test_admin_creating_a_member_with_an_address_sends_the_welcome_mail(
         code = willi.code
     assert mail["X-Envelope-To"] == "willi@example.org"
     assert code in mail["Subject"]
-    text = _text(mail)
+    text = text_of(mail)
     assert "Hallo Willi" in text
     assert f"Dein Code: {code}" in text
     assert f"{PUBLIC_URL}/login" in text
@@ -224,10 +188,10 @@ def test_registration_tells_the_admins_and_approval_welcomes_the_member(
         page="/register",
     )
     assert response.status_code == 200
-    [to_admins] = _deliver(account_app, database, smtp_server, 1)
+    [to_admins] = deliver(account_app, database, smtp_server, 1)
     assert to_admins["X-Envelope-To"] == "kasse@feuerwehr.example, wart@feuerwehr.example"
     assert "Rita Neu" in to_admins["Subject"]
-    assert f"{PUBLIC_URL}/admin/" in _text(to_admins)
+    assert f"{PUBLIC_URL}/admin/" in text_of(to_admins)
     assert browser.login("rita@example.org", NEW_PASSWORD).status_code == 200  # still locked
 
     with database.session() as session:
@@ -240,8 +204,8 @@ def test_registration_tells_the_admins_and_approval_welcomes_the_member(
     admin.login("1000000001")
     assert admin.post(f"/admin/members/{rita_id}/approve", page="/admin/").status_code == 302
 
-    mails = _deliver(account_app, database, smtp_server, 2)
+    mails = deliver(account_app, database, smtp_server, 2)
     welcome = mails[1]
     assert welcome["X-Envelope-To"] == "rita@example.org"
-    assert f"Dein Code: {code}" in _text(welcome)
+    assert f"Dein Code: {code}" in text_of(welcome)
     assert browser.login("rita@example.org", NEW_PASSWORD).status_code == 302

@@ -13,10 +13,9 @@ from fvh.app import create_app
 from fvh.db.models import OutboxMessage
 from fvh.ops.cli import main
 from fvh.ops.mail import send_due, smtp_settings
+from tests.mail.mails import NEW_PASSWORD, PUBLIC_URL, link_in
 from tests.web.conftest import PASSWORD, Browser
 
-PUBLIC_URL = "https://station.example/fvh"
-NEW_PASSWORD = "ganz-neues-passwort-7"
 # Whatever follows "token=" in a link, sealed or not.
 LINK = re.compile(r"/account/(reset|email/confirm)\?token=([^\s\"'<>&]+)")
 
@@ -55,13 +54,6 @@ def _found_links(text: str) -> list[str]:
     return [f"/account/{m.group(1)}?token={m.group(2)}" for m in LINK.finditer(text)]
 
 
-def _mailed_link(mail, path: str) -> str:
-    text = mail.get_body(("plain",)).get_content()
-    match = re.search(re.escape(PUBLIC_URL + path) + r"\?token=[A-Za-z0-9_%-]+", text)
-    assert match, text
-    return match.group(0).removeprefix(PUBLIC_URL)
-
-
 def _assert_nothing_opens(browser: Browser, links: list[str]) -> None:
     for link in links:
         assert browser.get(link).status_code == 400, link
@@ -84,7 +76,7 @@ def test_a_reset_link_is_neither_in_the_outbox_nor_in_a_backup(
 
     assert send_due(database, smtp_settings(account_app.config["FVH"])).sent == 1
     [mail] = smtp_server.inbox.wait_for(1)
-    path = _mailed_link(mail, "/account/reset")
+    path = link_in(mail, "/account/reset")
     token = path.partition("token=")[2]
     after = _backup(app_config, tmp_path, "after.gz")
     kept = _outbox_text(database)
@@ -121,7 +113,7 @@ def test_a_verification_link_is_neither_in_the_outbox_nor_in_a_backup(
     assert send_due(database, smtp_settings(account_app.config["FVH"])).sent >= 1
     mails = smtp_server.inbox.wait_for(1)
     [mail] = [m for m in mails if m["X-Envelope-To"] == "ida.neu@example.org"]
-    path = _mailed_link(mail, "/account/email/confirm")
+    path = link_in(mail, "/account/email/confirm")
     token = path.partition("token=")[2]
     after = _backup(app_config, tmp_path, "after.gz")
     assert token not in before + after + _outbox_text(database)

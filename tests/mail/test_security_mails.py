@@ -3,50 +3,9 @@ member, and the e-mail form never reveals whose address is taken."""
 
 from __future__ import annotations
 
-import re
-
-import pytest
-
-from fvh.app import create_app
 from fvh.ops.mail import send_due, smtp_settings
+from tests.mail.mails import NEW_PASSWORD, deliver, html_of, link_in, text_of
 from tests.web.conftest import PASSWORD, Browser
-
-PUBLIC_URL = "https://station.example/fvh"
-NEW_PASSWORD = "ganz-neues-passwort-7"
-
-
-@pytest.fixture
-def account_app(mail_config):
-    app = create_app({**mail_config, "PUBLIC_URL": PUBLIC_URL})
-    yield app
-    app.extensions["fvh_db"].dispose()
-
-
-@pytest.fixture
-def browser(account_app) -> Browser:
-    return Browser(account_app.test_client())
-
-
-def _deliver(app, database, smtp_server, count: int):
-    """All mails delivered so far, once `count` have arrived."""
-    assert send_due(database, smtp_settings(app.config["FVH"])).failed == 0
-    mails = smtp_server.inbox.wait_for(count)
-    assert len(mails) == count
-    return mails
-
-
-def _text(mail) -> str:
-    return mail.get_body(("plain",)).get_content()
-
-
-def _html(mail) -> str:
-    return mail.get_body(("html",)).get_content()
-
-
-def _link(mail, path: str) -> str:
-    match = re.search(re.escape(PUBLIC_URL + path) + r"\?token=[A-Za-z0-9_%-]+", _text(mail))
-    assert match, _text(mail)
-    return match.group(0).removeprefix(PUBLIC_URL)
 
 
 def _ask_for_address(browser: Browser, email: str):
@@ -63,16 +22,16 @@ def test_the_old_address_is_told_when_the_address_changes(
     )
     browser.login(member.code)
     assert _ask_for_address(browser, "ida.neu@example.org").status_code == 302
-    [verification] = _deliver(account_app, database, smtp_server, 1)
-    path = _link(verification, "/account/email/confirm")
+    [verification] = deliver(account_app, database, smtp_server, 1)
+    path = link_in(verification, "/account/email/confirm")
     assert browser.post(path, page=path).status_code == 302
 
-    notice = _deliver(account_app, database, smtp_server, 2)[1]
+    notice = deliver(account_app, database, smtp_server, 2)[1]
     assert notice["X-Envelope-To"] == "ida@example.org"  # the OLD address
     assert "E-Mail-Adresse wurde geändert" in notice["Subject"]
-    assert "ida.neu@example.org" in _text(notice)
-    assert "ida.neu@example.org" in _html(notice)
-    assert "token=" not in _text(notice) + _html(notice)
+    assert "ida.neu@example.org" in text_of(notice)
+    assert "ida.neu@example.org" in html_of(notice)
+    assert "token=" not in text_of(notice) + html_of(notice)
 
 
 def test_a_password_change_is_mailed_to_the_member(
@@ -88,11 +47,11 @@ def test_a_password_change_is_mailed_to_the_member(
         page="/password",
     )
     assert response.status_code == 302
-    [notice] = _deliver(account_app, database, smtp_server, 1)
+    [notice] = deliver(account_app, database, smtp_server, 1)
     assert notice["X-Envelope-To"] == "max@example.org"
     assert "Passwort wurde geändert" in notice["Subject"]
-    assert "Hallo Max" in _text(notice)
-    assert member.code in _html(notice)
+    assert "Hallo Max" in text_of(notice)
+    assert member.code in html_of(notice)
 
 
 def test_a_refused_password_change_is_not_mailed(
@@ -114,15 +73,15 @@ def test_a_password_reset_is_mailed_to_the_member(
 ):
     member = build.member(code="7200000004", email="erika@example.org", password=PASSWORD)
     browser.post("/account/forgot", {"email": "erika@example.org"})
-    [reset] = _deliver(account_app, database, smtp_server, 1)
-    path = _link(reset, "/account/reset")
+    [reset] = deliver(account_app, database, smtp_server, 1)
+    path = link_in(reset, "/account/reset")
     response = browser.post(path, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, page=path)
     assert response.status_code == 302
 
-    notice = _deliver(account_app, database, smtp_server, 2)[1]
+    notice = deliver(account_app, database, smtp_server, 2)[1]
     assert notice["X-Envelope-To"] == "erika@example.org"
     assert "Passwort wurde geändert" in notice["Subject"]
-    assert "Link aus einer E-Mail neu gesetzt" in _text(notice)
+    assert "Link aus einer E-Mail neu gesetzt" in text_of(notice)
     assert browser.login(member.code, NEW_PASSWORD).status_code == 302
 
 
@@ -138,11 +97,11 @@ def test_a_taken_address_tells_its_owner_and_sends_no_link(
     assert "Wir haben einen Bestätigungslink an anna@example.org geschickt" in page
     assert "vergeben" not in page
 
-    [to_owner] = _deliver(account_app, database, smtp_server, 1)
+    [to_owner] = deliver(account_app, database, smtp_server, 1)
     assert to_owner["X-Envelope-To"] == "anna@example.org"
     assert "anderes Konto" in to_owner["Subject"]
-    assert "Hallo Anna" in _text(to_owner)
-    body = _text(to_owner) + _html(to_owner)
+    assert "Hallo Anna" in text_of(to_owner)
+    body = text_of(to_owner) + html_of(to_owner)
     assert "token=" not in body
     assert "/account/email/confirm" not in body
     assert "7200000006" not in body  # nothing about who asked
