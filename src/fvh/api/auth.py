@@ -8,16 +8,14 @@ from typing import Any
 
 from flask import abort, g, request
 
-from fvh import db
 from fvh.core import keys
 from fvh.core.audit import Actor
 from fvh.http import access
-from fvh.http.context import db_session
+from fvh.http.context import begin_by_method, db_session
 
 HEADER = "X-API-Key"
 KEY_REFUSED = "API-Key fehlt oder ist ungültig."
 SCOPE_REFUSED = "Dieser API-Key darf diese Aktion nicht ausführen."
-SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
 def check_key(scope: str = keys.SCOPE_TERMINAL) -> keys.KeyIdentity:
@@ -40,11 +38,7 @@ def require_key(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             g.api_key = check_key(scope)
-            session = db_session()
-            if request.method in SAFE_METHODS:
-                db.begin_read(session)
-            else:
-                db.begin_write(session)
+            begin_by_method()
             return view(*args, **kwargs)
 
         return access.mark(rule)(wrapper)

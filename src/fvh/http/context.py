@@ -7,9 +7,10 @@ boundary. Whatever is left uncommitted when the request ends is rolled back.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
+from fvh import db
 from fvh.config import Config
 from fvh.db import Database
 
@@ -46,6 +47,19 @@ def db_session() -> Session:
     if "db_session" not in g:
         g.db_session = database().sessionmaker()
     return g.db_session
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def begin_by_method() -> None:
+    """Start the request's transaction by its HTTP method: a GET or HEAD only reads (on
+    SQLite beside the writer, never holding the writer lock while it renders); any other
+    method writes from its first statement."""
+    if request.method in SAFE_METHODS:
+        db.begin_read(db_session())
+    else:
+        db.begin_write(db_session())
 
 
 def app_config(app: Flask | None = None) -> Config:

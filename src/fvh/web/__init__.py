@@ -12,9 +12,8 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import fvh
-from fvh import db
 from fvh.core import tokens
-from fvh.http.context import db_session
+from fvh.http.context import begin_by_method
 from fvh.http.cookies import CookieSessionInterface
 from fvh.web import auth, i18n, limiter, paging
 
@@ -42,16 +41,14 @@ NO_DATABASE_ENDPOINTS = frozenset({"web.asset", "static"})
 
 
 def _page_views_read() -> None:
-    """A page view (GET) of the GUI reads in a read transaction: on SQLite it never holds
-    the writer lock, however long it renders (a statement PDF, a CSV export), so terminal
-    taps don't wait behind it. Forms that change data are POSTs and write as before."""
+    """A page view (GET) of the GUI reads in a read transaction, so however long it renders
+    (a statement PDF, a CSV export) terminal taps don't wait behind it; a POST writes."""
     if (
-        request.method in ("GET", "HEAD")
-        and request.blueprints
+        request.blueprints
         and request.blueprints[-1] in GUI_BLUEPRINTS
         and request.endpoint not in NO_DATABASE_ENDPOINTS
     ):
-        db.begin_read(db_session())
+        begin_by_method()
 
 
 def init_app(app: Flask) -> None:
