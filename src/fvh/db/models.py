@@ -118,6 +118,9 @@ class Transaction(Base):
     reverses_id: Mapped[int | None] = mapped_column(
         ForeignKey("transactions.id", ondelete="SET NULL"), unique=True
     )
+    # Made by the server for every booking (random, unique): after a commit whose answer was
+    # lost with the connection, the booking is looked up by it (`ledger.find_booking`).
+    ref: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
 
     member: Mapped[Member] = relationship(foreign_keys=[member_id])
 
