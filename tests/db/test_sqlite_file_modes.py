@@ -36,7 +36,7 @@ def test_new_database_file_and_folder_are_private(tmp_path, usual_umask):
             assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
             assert mode(database.parent) == 0o700
             assert mode(database) == 0o600
-            for suffix in ("-wal", "-shm"):
+            for suffix in ("-wal", "-shm", "-writer.lock"):
                 companion = Path(f"{database}{suffix}")
                 assert companion.exists(), suffix
                 assert mode(companion) == 0o600, suffix

@@ -32,9 +32,10 @@ class QueuedConnection(sqlite3.Connection):
         super().__init__(database, *args, **kwargs)
         self._locked = False
         try:
-            # Read access is enough for flock: another user that may read the folder (an
-            # admin running `fvh` by hand) neither fails here nor locks the service out.
-            self._lock_fd = os.open(lock_path(os.fspath(database)), os.O_RDONLY | os.O_CREAT, 0o644)
+            # Private like the database (0600). Read access is enough for flock; another
+            # user who can't open it (an admin running `fvh` by hand) writes without the
+            # queue, so neither fails here nor locks the service out.
+            self._lock_fd = os.open(lock_path(os.fspath(database)), os.O_RDONLY | os.O_CREAT, 0o600)
         except OSError:
             self._lock_fd = -1  # no queue: SQLite's own locking and busy handler, as before
 
