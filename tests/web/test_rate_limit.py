@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from fvh.app import create_app
 from fvh.db.models import RateLimitCounter, utcnow
 from fvh.db.ratelimit_store import DatabaseStorage
+from tests.web.conftest import csrf_from
 
 
 def test_login_posts_are_limited_per_address_across_apps(config, build):
@@ -78,3 +80,56 @@ def test_requests_outside_the_rule_skip_the_limiter(config, build, monkeypatch):
     client.post("/login", data={"identifier": "x", "password": "y"})
     assert resolved == ["web.login"]
     app.extensions["fvh_db"].dispose()
+
+
+def _burst(storage: DatabaseStorage, key: str, requests: int) -> tuple[list[int], list]:
+    """`requests` threads count `key` at the same moment: the counts they got, and errors."""
+    start = threading.Barrier(requests)
+    counts: list[int] = []
+    failures: list[BaseException] = []
+
+    def hit() -> None:
+        start.wait()
+        try:
+            counts.append(storage.incr(key, 60))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=hit) for _ in range(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return counts, failures
+
+
+def test_thirteen_first_requests_at_once_all_count(database):
+    """Requests that open the same window at the same moment each count once; none fails
+    (on PostgreSQL the look-then-insert raised "rate limit counter kept colliding"). Five
+    bursts, each on a new key: one race alone is not always lost."""
+    storage = DatabaseStorage(database=database)
+    for burst in range(5):
+        counts, failures = _burst(storage, f"burst-{burst}", 13)
+        assert failures == []
+        assert sorted(counts) == list(range(1, 14))
+        assert storage.get(f"burst-{burst}") == 13
+
+
+def test_thirteen_first_login_posts_at_once_are_answered(app, member):
+    """The same burst through the app: every POST is answered (a wrong login), none is a 500."""
+    clients = [app.test_client() for _ in range(13)]
+    tokens = [csrf_from(c.get("/login").get_data(as_text=True)) for c in clients]
+    start = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def post(i: int) -> None:
+        start.wait()
+        data = {"csrf_token": tokens[i], "identifier": f"nobody-{i}", "password": "falsch"}
+        statuses.append(clients[i].post("/login", data=data).status_code)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses) == [200] * 13

@@ -11,13 +11,49 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from limits.storage import Storage
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import case, delete, select
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from fvh.db import Database
 from fvh.db.models import RateLimitCounter, utcnow
 
 SCHEME = "fvh-db"
+
+
+def bump(session: Session, key: str, expiry: int, amount: int = 1) -> int:
+    """Add `amount` to the counter of `key` in one atomic upsert and return the new count; a
+    missing or expired window starts anew with `amount`, lasting `expiry` seconds.
+
+    One statement, not a look and an insert: requests that open the same window at once
+    (13 first POSTs) would otherwise collide on the key. The upsert also locks the row until
+    the session's transaction ends, which `fvh.core.logins` uses to count one address's
+    tries one by one.
+    """
+    now = utcnow()
+    table = RateLimitCounter.__table__
+    values = {"key": key, "count": amount, "expires_at": now + timedelta(seconds=expiry)}
+    live = table.c.expires_at > now
+    # MySQL applies the assignments in order, each seeing the ones before: the count is set
+    # first, while `expires_at` still holds the old window's end.
+    assignments = [
+        ("count", case((live, table.c.count + amount), else_=amount)),
+        ("expires_at", case((live, table.c.expires_at), else_=values["expires_at"])),
+    ]
+    backend = session.get_bind().dialect.name
+    if backend in {"mysql", "mariadb"}:
+        statement = mysql.insert(table).values(values).on_duplicate_key_update(assignments)
+    else:
+        dialect = postgresql if backend == "postgresql" else sqlite
+        statement = (
+            dialect.insert(table)
+            .values(values)
+            .on_conflict_do_update(index_elements=[table.c.key], set_=dict(assignments))
+        )
+    session.execute(statement)
+    # Our own uncommitted row: the upsert holds its lock, no other request changed it since.
+    return session.scalar(select(table.c.count).where(table.c.key == key)) or 0
 
 
 class DatabaseStorage(Storage):
@@ -36,35 +72,8 @@ class DatabaseStorage(Storage):
         return SQLAlchemyError
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        now = utcnow()
-        for _attempt in range(3):
-            with self.database.session() as session:
-                bumped = session.execute(
-                    update(RateLimitCounter)
-                    .where(RateLimitCounter.key == key, RateLimitCounter.expires_at > now)
-                    .values(count=RateLimitCounter.count + amount)
-                    .execution_options(synchronize_session=False)
-                )
-                if bumped.rowcount == 0:
-                    # No live window: drop an expired one and open a new window.
-                    session.execute(delete(RateLimitCounter).where(RateLimitCounter.key == key))
-                    session.add(
-                        RateLimitCounter(
-                            key=key, count=amount, expires_at=now + timedelta(seconds=expiry)
-                        )
-                    )
-                    try:
-                        session.flush()
-                    except IntegrityError:  # a concurrent request opened it first: bump again
-                        session.rollback()
-                        continue
-                return self._count(session, key)
-        raise RuntimeError("rate limit counter kept colliding")
-
-    def _count(self, session: Any, key: str) -> int:
-        return (
-            session.scalar(select(RateLimitCounter.count).where(RateLimitCounter.key == key)) or 0
-        )
+        with self.database.session() as session:
+            return bump(session, key, expiry, amount)
 
     def get(self, key: str) -> int:
         with self.database.session() as session:
