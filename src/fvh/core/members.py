@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, event, func, or_, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapper, Session
 
 from fvh import db
 from fvh.core import audit, names, passwords, system_settings
@@ -22,7 +23,7 @@ from fvh.core.errors import (
     PermissionDenied,
     ValidationError,
 )
-from fvh.db.models import Member
+from fvh.db.models import Member, Token
 
 CODE_LENGTH = 10
 BOOTSTRAP_ADMIN_CODE = "9999999999"
@@ -66,6 +67,32 @@ def normalize_email(email: str | None) -> str | None:
     if len(email) > MAX_NAME_LENGTH or not _EMAIL_RE.match(email):
         raise ValidationError(N_("Keine gültige E-Mail-Adresse."), "email")
     return email
+
+
+# The fields the stored search and sort keys are made of.
+_KEY_SOURCES = ("first_name", "last_name", "email", "comment")
+
+
+def refresh_keys(member: Member) -> None:
+    """Set the member's search and sort keys from their names, e-mail and comment."""
+    member.search_key = names.search_key(
+        member.first_name, member.last_name, member.email, member.comment
+    )
+    member.sort_key = names.sort_key(member.last_name, member.first_name)
+
+
+@event.listens_for(Member, "before_insert")
+def _keys_for_new_member(_mapper: Mapper[Member], _connection: object, member: Member) -> None:
+    refresh_keys(member)
+
+
+@event.listens_for(Member, "before_update")
+def _keys_for_changed_member(_mapper: Mapper[Member], _connection: object, member: Member) -> None:
+    """Whoever changes a name, the address or the comment (a form, the API, the e-mail
+    confirmation, the importer), the keys follow in the same UPDATE."""
+    state = sa_inspect(member)
+    if any(state.attrs[name].history.has_changes() for name in _KEY_SOURCES):
+        refresh_keys(member)
 
 
 def check_password(member: Member, password: str, method: str | None = None) -> bool:
@@ -282,7 +309,8 @@ def count_admins(session: Session) -> int:
 
 
 def list_all(session: Session, *, limit: int | None = None, offset: int = 0) -> list[Member]:
-    query = select(Member).order_by(Member.last_name, Member.first_name, Member.id)
+    """Every member in the German order of their names (the CLI's list)."""
+    query = select(Member).order_by(Member.sort_key, Member.id)
     if limit is not None:
         query = query.limit(limit).offset(offset)
     return list(session.scalars(query))
@@ -311,13 +339,18 @@ def ensure_bootstrap_admin(session: Session) -> str | None:
     return password
 
 
-MEMBER_SORTS = {
+# The member list's orders. "name" is the German order of the sort key (fvh.core.names).
+MEMBER_SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
     "code": (Member.code,),
-    "name": (Member.last_name, Member.first_name),
-    "first_name": (Member.first_name, Member.last_name),
+    "name": (Member.sort_key,),
     "email": (Member.email,),
     "balance": (Member.balance_cents,),
 }
+# Last, then first name as the database compares them: the order the API documents for its
+# member list (docs/api.md), which terminals may rely on; people's lists use "name".
+STORED_NAME_ORDER = (Member.last_name, Member.first_name)
+# Hex of a token as admins type it (04:A2:2B:1C, 04a22b1c), at least two bytes.
+_TOKEN_HEX_RE = re.compile(r"[0-9a-fA-F]{2}(?:[\s:-]?[0-9a-fA-F]{2})+")
 
 
 @dataclass(frozen=True)
@@ -326,38 +359,67 @@ class MemberPage:
     total: int
 
 
+def matching(text: str) -> ColumnElement[bool] | None:
+    """Members that `text` finds, or None for an empty search.
+
+    Every word must occur in the member's names, e-mail address or comment, ignoring case
+    and accents ("oz", "Öz" and "ÖZTÜRK" find Öztürk); digits also find by code, and a
+    token's hex finds its owner.
+    """
+    text = text.strip()
+    alternatives: list[ColumnElement[bool]] = []
+    words = names.search_words(text)
+    if words:
+        alternatives.append(
+            and_(*(Member.search_key.contains(word, autoescape=True) for word in words))
+        )
+    if text.isascii() and text.isdigit():
+        alternatives.append(Member.code.contains(text, autoescape=True))
+    if _TOKEN_HEX_RE.fullmatch(text):
+        data = bytes.fromhex(re.sub(r"[\s:-]", "", text))
+        alternatives.append(Member.id.in_(select(Token.member_id).where(Token.data == data)))
+    return or_(*alternatives) if alternatives else None
+
+
 def search(
     session: Session,
     text: str = "",
     *,
-    sort: str = "name",
+    sort: str | None = None,
     descending: bool = False,
     only_in_debt: bool = False,
     limit: int | None = 50,
     offset: int = 0,
 ) -> MemberPage:
-    """Members whose code, name, e-mail or comment contains `text`, sorted and paged."""
+    """Members that `text` finds (see `matching`), sorted and paged.
+
+    `sort` is a key of MEMBER_SORTS; None keeps STORED_NAME_ORDER, the API's order.
+    """
     conditions = []
-    if text.strip():
-        pattern = f"%{text.strip().lower()}%"
-        conditions.append(
-            or_(
-                Member.code.like(pattern),
-                func.lower(Member.first_name).like(pattern),
-                func.lower(Member.last_name).like(pattern),
-                func.lower(Member.email).like(pattern),
-                func.lower(Member.comment).like(pattern),
-            )
-        )
+    found = matching(text)
+    if found is not None:
+        conditions.append(found)
     if only_in_debt:
         conditions.append(Member.balance_cents < 0)
     total = session.scalar(select(func.count()).select_from(Member).where(*conditions)) or 0
-    columns = MEMBER_SORTS.get(sort, MEMBER_SORTS["name"])
+    columns = STORED_NAME_ORDER if sort is None else MEMBER_SORTS.get(sort, MEMBER_SORTS["name"])
     order = [c.desc() if descending else c.asc() for c in columns]
     query = select(Member).where(*conditions).order_by(*order, Member.id)
     if limit is not None:
         query = query.limit(limit).offset(offset)
     return MemberPage(list(session.scalars(query)), total)
+
+
+def same_name(
+    session: Session, first_name: str, last_name: str, *, except_id: int | None = None
+) -> list[Member]:
+    """Members whose first and last name are these by the sort rule (case and accents
+    aside): a second "Anna Müller" is allowed, but the admin is asked first."""
+    prefix = names.same_name_prefix(last_name, first_name)
+    query = select(Member).where(Member.sort_key.startswith(prefix, autoescape=True))
+    if except_id is not None:
+        query = query.where(Member.id != except_id)
+    return list(session.scalars(query.order_by(Member.sort_key, Member.id)))
 
 
 @dataclass(frozen=True)

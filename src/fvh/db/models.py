@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.dialects.mysql import VARBINARY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -40,6 +41,17 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# A member's sort key, compared as code points on every backend whatever the server's
+# collation (a locale would reorder its separators), so all three list members alike.
+MemberSortKey = (
+    String(700)
+    .with_variant(
+        mysql.VARCHAR(700, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+    .with_variant(postgresql.VARCHAR(700, collation="C"), "postgresql")
+)
 
 
 class Member(Base):
@@ -70,6 +82,10 @@ class Member(Base):
     approval_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # Kept by fvh.core.members from the names (rules in fvh.core.names): what a search looks
+    # in (names, e-mail, comment, folded) and the German order of last and first name.
+    search_key: Mapped[str] = mapped_column(String(2000), server_default="")
+    sort_key: Mapped[str] = mapped_column(MemberSortKey, server_default="", index=True)
 
     tokens: Mapped[list[Token]] = relationship(
         back_populates="member", cascade="all, delete-orphan", passive_deletes=True
