@@ -93,7 +93,7 @@ def bulk_booking() -> ResponseReturnValue:
         if outcome.ok:
             flash(_("%(count)d Buchungen ausgeführt.", count=len(bookings)), "success")
             return redirect(url_for("admin.journal"))
-    everyone = members.search(session, limit=None).rows
+    everyone = members.search(session, sort="name", limit=None).rows
     status = 400 if request.method == "POST" else 200
     return render_template(
         "web/admin/bulk.html", form=form, members=everyone, selected=selected
