@@ -108,7 +108,7 @@ def unknown_tokens() -> ResponseReturnValue:
     return render_template(
         "web/admin/unknown_tokens.html",
         scans=tokens.unknown_scans(session, limit=200),
-        members=members.search(session, limit=None).rows,
+        members=members.search(session, sort="name", limit=None).rows,
     )
 
 
