@@ -14,10 +14,13 @@ The trade-off: a stranger can no longer lock the treasurer (or the bootstrap adm
 attacker with many addresses gets `per_account` guesses per address and per growing wait.
 The password policy (10 characters, none of the common ones) is what makes that too few.
 
-Parallel tries cannot exceed the account limit: the check locks the member's row (SELECT
-... FOR UPDATE; on SQLite every writer already queues for the one write lock), so the
-count, the password check and the recorded attempt of one try finish before the next try
-of that account counts. An unknown identifier has no row to lock; guessing it gains nothing.
+Parallel tries cannot exceed either limit: a try first reserves its address (an upsert of
+the address's row in `rate_limits`, which locks it until commit), then locks the member's
+row (SELECT ... FOR UPDATE); on SQLite every writer already queues for the one write lock.
+So the counts, the password check and the recorded attempt of one try finish before the
+next try from that address, or of that account, counts. Always in this order: address, then
+member, so two tries never wait for each other's lock. The price: logins from one address
+(a station's shared router) are checked one after the other, a password hash each.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from fvh.core import members, passwords
 from fvh.core.errors import N_, DomainError
+from fvh.db import ratelimit_store
 from fvh.db.models import LoginAttempt, Member, utcnow
 
 SUCCESS = "success"
@@ -84,6 +88,13 @@ def find_member(session: Session, identifier: str, *, lock: bool = False) -> Mem
 def _lock(session: Session, member: Member) -> None:
     """Lock the member's row until commit, so tries of one account are counted one by one."""
     session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
+
+
+def _reserve_address(session: Session, ip_address: str, policy: Policy) -> None:
+    """Lock the address's row until commit, so tries from one address are counted one by
+    one (before any member row: see the module's docstring)."""
+    key = f"fvh-login-address/{(ip_address or '')[:45]}"
+    ratelimit_store.bump(session, key, int(policy.window.total_seconds()))
 
 
 def _address_failures(session: Session, ip_address: str, since: datetime) -> int:
@@ -199,6 +210,7 @@ def authenticate(
 
     Every attempt is recorded (the caller commits, also on failure, so the count holds).
     """
+    _reserve_address(session, ip_address, policy)
     found = find_member(session, identifier, lock=True)
     member = _check(session, identifier, found, password, ip_address, policy)
     if member.locked:
@@ -219,6 +231,7 @@ def check_current_password(
     """Confirm a signed-in member's password (before changing it) as a login attempt:
     throttled and recorded like one, so a stolen session can't guess it. Raises
     TooManyAttempts or InvalidCredentials; the caller commits, also on failure."""
+    _reserve_address(session, ip_address, policy)
     _lock(session, member)
     _check(session, member.code, member, password, ip_address, policy)
     record(session, member.code, ip_address, SUCCESS, member)
