@@ -59,7 +59,7 @@ def test_bad_input_gives_a_message_and_exit_1(fvh, database):
 def test_book_and_token_add(fvh, build):
     build.member(code="1234567890")
     assert "10,00" in fvh("book", "1234567890", "10", "Einzahlung").output
-    assert "7,50" in fvh("book", "1234567890", "-2.50", "Korrektur").output
+    assert "7,50" in fvh("book", "1234567890", "-2,50", "Korrektur").output
     # An admin correction may go below the floor.
     assert "-2,50" in fvh("book", "1234567890", "-10", "Korrektur").output
     assert build.balance("1234567890") == -250
@@ -67,6 +67,22 @@ def test_book_and_token_add(fvh, build):
         "04:A2:2B:1C" in fvh("token", "add", "1234567890", "04 a2:2b:1C", "--name", "Chip").output
     )
     assert "gehört bereits" in fvh("token", "add", "1234567890", "04a22b1c", ok=False).output
+
+
+def test_book_reads_amounts_as_the_gui_does(fvh, build):
+    """German unless told otherwise; "1.000" is refused with both readings, nothing booked."""
+    build.member(code="1234567890")
+    assert "1.000,00" in fvh("book", "1234567890", "1.000,00 €", "Einzahlung").output
+    refused = fvh("book", "1234567890", "1.000", "Einzahlung", ok=False)
+    assert refused.exit_code == 1
+    assert "1.000 – meinten Sie 1.000,00\xa0€ oder 1,00\xa0€?" in refused.output
+    assert fvh("book", "1234567890", "-2.50", "Korrektur", ok=False).exit_code == 1
+    assert build.balance("1234567890") == 100000
+    english = fvh("book", "1234567890", "\u22121,000.50", "Correction", "--locale", "en").output
+    assert "-€0.50" in english  # 1,000.00 - 1,000.50
+    assert "did you mean" not in english
+    assert fvh("book", "1234567890", "1,5", "x", "--locale", "en", ok=False).exit_code == 1
+    assert build.balance("1234567890") == -50
 
 
 def test_api_key_create_prints_the_key_once_on_its_own_line(fvh, database):

@@ -36,13 +36,50 @@ def test_invalid_booking_shows_the_error_and_books_nothing(admin_browser, member
     for data, field in (
         ({"amount": "zwanzig", "description": "x"}, "amount"),
         ({"amount": "0", "description": "x"}, "amount"),
-        ({"amount": "1.234", "description": "x"}, "amount"),
+        ({"amount": "1.000", "description": "x"}, "amount"),
+        ({"amount": "12,345", "description": "x"}, "amount"),
         ({"amount": "5", "description": ""}, "description"),
     ):
         response = admin_browser.post(f"{page}/book", data, page=page)
         assert response.status_code == 400
         assert f'id="{field}-error"' in response.get_data(as_text=True), data
     assert _entries(database) == 0
+
+
+def test_amounts_as_people_write_them(admin_browser, member, build, database):
+    """German "1.000,00" is a thousand; "1.000" could be one or a thousand: refused, asked."""
+    page = f"/admin/members/{member.id}"
+    response = admin_browser.post(
+        f"{page}/book", {"amount": "1.000,00", "description": "Kasse"}, page=page
+    )
+    assert response.status_code == 302
+    assert build.balance(member.code) == 100000
+    response = admin_browser.post(
+        f"{page}/book", {"amount": "1.000", "description": "Kasse"}, page=page
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "1.000 – meinten Sie 1.000,00\xa0€ oder 1,00\xa0€?" in html
+    assert 'id="amount-error"' in html
+    assert build.balance(member.code) == 100000 and _entries(database) == 1
+    balance = 100000
+    for text, cents in (("\u22122,50\xa0€", -250), ("5 €", 500), ("20,5", 2050), ("1000", 100000)):
+        admin_browser.post(f"{page}/book", {"amount": text, "description": "x"}, page=page)
+        balance += cents
+        assert build.balance(member.code) == balance, text
+
+
+def test_english_amounts_in_the_english_gui(admin_browser, member, build):
+    admin_browser.post("/language", {"language": "en"})
+    page = f"/admin/members/{member.id}"
+    admin_browser.post(f"{page}/book", {"amount": "1,000.50", "description": "x"}, page=page)
+    assert build.balance(member.code) == 100050
+    response = admin_browser.post(
+        f"{page}/book", {"amount": "1,000", "description": "x"}, page=page
+    )
+    assert response.status_code == 400
+    assert "1,000 – did you mean €1,000.00 or €1.00?" in response.get_data(as_text=True)
+    assert build.balance(member.code) == 100050
 
 
 def test_locked_member_can_still_get_a_deposit(admin_browser, build):

@@ -130,7 +130,7 @@ def test_notifications_form_saves_the_choices(member_browser, database, member):
     ("form", "message"),
     [
         ({"notify_zero": "y", "threshold": "abc"}, "Kein gültiger Betrag"),
-        ({"notify_zero": "y", "threshold": "1.234"}, "Höchstens 2 Nachkommastellen"),
+        ({"notify_zero": "y", "threshold": "1,234"}, "Höchstens 2 Nachkommastellen"),
         ({"notify_zero": "y", "threshold": "99999999999"}, "außerhalb des erlaubten Bereichs"),
         ({"notify_zero": "y", "notify_low_balance": "y"}, "bitte eine Schwelle angeben"),
     ],
@@ -207,7 +207,7 @@ def test_password_change_works_and_keeps_the_session(member_browser, database, m
 def settings_form(admin_browser, **changes) -> dict[str, str]:
     form = {
         "organisation_name": "Feuerwehr",
-        "default_amount": "-1.00",
+        "default_amount": "-1,00",
         "min_balance": "0",
         "currency": "EUR",
         "decimals": "2",

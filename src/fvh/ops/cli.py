@@ -18,6 +18,7 @@ from fvh.db import Database, migrate
 from fvh.http.security import InsecureConfiguration, check_password_method, check_secret
 
 CLI_ACTOR = audit.Actor.system("CLI")
+AMOUNT_LOCALES = ("de", "en")  # the languages of the GUI, whose amounts `book` reads alike
 
 
 @dataclass
@@ -231,15 +232,27 @@ def token_add(ctx: Context, code: str, hex_data: str, name: str) -> None:
 @click.argument("code")
 @click.argument("amount")
 @click.argument("description")
+@click.option(
+    "--locale",
+    type=click.Choice(list(AMOUNT_LOCALES)),
+    default="de",
+    show_default=True,
+    help="How AMOUNT is written: de 1.000,50 or en 1,000.50.",
+)
 @pass_ctx
-def book(ctx: Context, code: str, amount: str, description: str) -> None:
-    """Book AMOUNT (e.g. 10 or -2.50) for CODE: an admin correction, the floor does not apply."""
+def book(ctx: Context, code: str, amount: str, description: str, locale: str) -> None:
+    """Book AMOUNT (e.g. 10 or -2,50) for CODE: an admin correction, the floor does not apply.
+
+    AMOUNT is read as the GUI reads it; an ambiguous "1.000" is refused with both readings.
+    """
     with ctx.session() as session:
         system = system_settings.load(session)
-        cents = parse_amount(amount, decimals=system.decimals)
+        cents = parse_amount(
+            amount, locale=locale, currency=system.currency, decimals=system.decimals
+        )
         member = members.get_by_code(session, code)
         booking = ledger.book(session, member.id, cents, description, CLI_ACTOR)
-        balance = format_cents(booking.balance_cents, system.currency, system.decimals)
+        balance = format_cents(booking.balance_cents, system.currency, system.decimals, locale)
         click.echo(f"Booked for {member.full_name}; balance now {balance}.")
 
 

@@ -21,7 +21,7 @@ from flask_babel import format_datetime as babel_format_datetime
 
 from fvh.core import system_settings
 from fvh.core.errors import DomainError
-from fvh.core.money import format_cents
+from fvh.core.money import format_cents, parse_amount
 from fvh.http.context import db_session
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def money(cents: int | None) -> str:
 def amount_input(cents: int | None) -> str:
     """Cents as a form field shows them, with the language's decimal sign (`-2,50`, `-2.50`).
 
-    No grouping: `money.parse_amount` reads it back and takes either "," or ".".
+    No grouping: `parse_money` reads it back in the same language.
     """
     if cents is None:
         return ""
@@ -88,6 +88,21 @@ def amount_input(cents: int | None) -> str:
         return f"{sign}{whole}"
     point = "," if get_decimal_symbol(str(get_locale() or DEFAULT_LANGUAGE)) == "," else "."
     return f"{sign}{whole}{point}{rest:02d}"[: len(f"{sign}{whole}") + 1 + decimals]
+
+
+def parse_money(text: str | None, *, field: str = "amount", decimals: int | None = None) -> int:
+    """An amount typed into a form, read as people of the request's language write it.
+
+    `decimals` overrides the configured ones (the settings form changes them).
+    """
+    current = system()
+    return parse_amount(
+        text or "",
+        locale=str(get_locale() or DEFAULT_LANGUAGE),
+        currency=current.currency,
+        decimals=current.decimals if decimals is None else decimals,
+        field=field,
+    )
 
 
 def error_text(exc: DomainError) -> str:

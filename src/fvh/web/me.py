@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 
-from fvh.core import money, preferences, qr, statements, undo
+from fvh.core import preferences, qr, statements, undo
 from fvh.core.errors import DomainError, UndoRefused
 from fvh.db.models import Member, utcnow
 from fvh.http.context import app_config, db_session
@@ -86,11 +86,7 @@ def notifications() -> ResponseReturnValue:
     if form.validate_on_submit():
         with attempt(form) as outcome:
             raw = (form.threshold.data or "").strip()
-            threshold = (
-                money.parse_amount(raw, decimals=i18n.system().decimals, field="threshold")
-                if raw
-                else None
-            )
+            threshold = i18n.parse_money(raw, field="threshold") if raw else None
             preferences.update(
                 db_session(),
                 member,

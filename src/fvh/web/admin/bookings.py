@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, to_utc
 from flask_babel import gettext as _
 
-from fvh.core import ledger, members, money
+from fvh.core import ledger, members
 from fvh.core.errors import DomainError, MemberNotFound, NotFound, ValidationError
 from fvh.db.models import Member, Transaction
 from fvh.http.context import db_session
@@ -34,7 +34,7 @@ CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def parse_booking_amount(form: BookingForm) -> int:
-    return money.parse_amount(form.amount.data or "", decimals=i18n.system().decimals)
+    return i18n.parse_money(form.amount.data)
 
 
 @bp.post("/members/<int:member_id>/book")

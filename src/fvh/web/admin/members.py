@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from fvh.core import ledger, members, money, registration
+from fvh.core import ledger, members, registration
 from fvh.core.errors import DomainError, DuplicateCode, DuplicateEmail, MemberNotFound
 from fvh.db.models import Member
 from fvh.http.context import db_session
@@ -35,7 +35,7 @@ def parse_min_balance(form: MemberForm) -> int | None:
     text = (form.min_balance.data or "").strip()
     if not text:
         return None
-    return money.parse_amount(text, decimals=i18n.system().decimals, field="min_balance")
+    return i18n.parse_money(text, field="min_balance")
 
 
 def _duplicate_field(exc: DomainError) -> str | None:

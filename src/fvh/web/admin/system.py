@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from fvh.core import audit, money, system_settings
+from fvh.core import audit, system_settings
 from fvh.core.errors import DomainError
 from fvh.db.models import AuditEntry, Member, Transaction
 from fvh.http.context import db_session
@@ -58,11 +58,11 @@ def settings() -> ResponseReturnValue:
                 session,
                 current_actor(),
                 organisation_name=(form.organisation_name.data or "").strip(),
-                default_amount_cents=money.parse_amount(
-                    form.default_amount.data or "", decimals=decimals, field="default_amount"
+                default_amount_cents=i18n.parse_money(
+                    form.default_amount.data, decimals=decimals, field="default_amount"
                 ),
-                min_balance_cents=money.parse_amount(
-                    form.min_balance.data or "", decimals=decimals, field="min_balance"
+                min_balance_cents=i18n.parse_money(
+                    form.min_balance.data, decimals=decimals, field="min_balance"
                 ),
                 currency=(form.currency.data or "").strip(),
                 decimals=decimals,
@@ -94,7 +94,7 @@ def _responsible_threshold(
     text = (form.responsible_threshold.data or "").strip()
     if not text:
         return current.responsible_threshold_cents
-    return money.parse_amount(text, decimals=decimals, field="responsible_threshold")
+    return i18n.parse_money(text, decimals=decimals, field="responsible_threshold")
 
 
 @bp.get("/audit")
