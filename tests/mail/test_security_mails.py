@@ -105,3 +105,48 @@ def test_a_taken_address_tells_its_owner_and_sends_no_link(
     assert "token=" not in body
     assert "/account/email/confirm" not in body
     assert "7200000006" not in body  # nothing about who asked
+
+
+def _admin_browser(build, browser: Browser) -> Browser:
+    admin = build.member(code="7200000009", first_name="Anna", is_admin=True, password=PASSWORD)
+    assert browser.login(admin.code).status_code == 302
+    return browser
+
+
+def test_an_address_changed_by_an_admin_is_told_to_the_old_address(
+    account_app, build, database, smtp_server, browser
+):
+    member = build.member(
+        code="7200000007", first_name="Ida", last_name="Brand", email="ida@example.org"
+    )
+    admin = _admin_browser(build, browser)
+    edit = f"/admin/members/{member.id}/edit"
+    form = {"first_name": "Ida", "last_name": "Brand", "email": "ida.neu@example.org"}
+    assert admin.post(edit, form, page=edit).status_code == 302
+    [notice] = deliver(account_app, database, smtp_server, 1)
+    assert notice["X-Envelope-To"] == "ida@example.org"  # the OLD address
+    assert "E-Mail-Adresse wurde geändert" in notice["Subject"]
+    assert "ida.neu@example.org" in text_of(notice)
+
+    # The address taken away altogether is told too; a save without a change mails nobody.
+    assert admin.post(edit, {**form, "email": ""}, page=edit).status_code == 302
+    assert admin.post(edit, {**form, "email": ""}, page=edit).status_code == 302
+    notices = deliver(account_app, database, smtp_server, 2)
+    assert notices[1]["X-Envelope-To"] == "ida.neu@example.org"
+    assert "keine E-Mail-Adresse mehr" in text_of(notices[1])
+    assert send_due(database, smtp_settings(account_app.config["FVH"])).sent == 0
+
+
+def test_a_password_set_by_an_admin_is_mailed_to_the_member(
+    account_app, build, database, smtp_server, browser
+):
+    member = build.member(code="7200000008", first_name="Max", email="max@example.org")
+    admin = _admin_browser(build, browser)
+    page = f"/admin/members/{member.id}"
+    response = admin.post(f"{page}/password", {"confirm": "1"}, page=page)
+    assert 'id="secret"' in response.get_data(as_text=True)
+    [notice] = deliver(account_app, database, smtp_server, 1)
+    assert notice["X-Envelope-To"] == "max@example.org"
+    assert "Passwort wurde geändert" in notice["Subject"]
+    assert "von einem Administrator" in text_of(notice)
+    assert "von einem Administrator" in html_of(notice)

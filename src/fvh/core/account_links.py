@@ -303,15 +303,7 @@ def confirm_email_change(session: Session, token: str) -> Member:
     )
     _use_up_others(session, member.id, VERIFY)
     _use_up_others(session, member.id, RESET)
-    if old_address:
-        notify.enqueue(
-            session,
-            "email_changed",
-            old_address,
-            member=member,
-            new_email=address,
-            organisation=settings_mod.load(session).organisation_name,
-        )
+    notify.email_changed(session, member, old_address)
     session.flush()
     return member
 

@@ -144,8 +144,11 @@ def after_booking(
         )
 
 
-def password_changed(session: Session, member: Member, *, by_link: bool = False) -> None:
-    """Tell the member their password changed, so that a change they didn't make shows."""
+def password_changed(
+    session: Session, member: Member, *, by_link: bool = False, by_admin: bool = False
+) -> None:
+    """Tell the member their password changed (by themself, by a link from a mail, or by an
+    admin's one-time password), so that a change they didn't make shows."""
     if member.email:
         enqueue(
             session,
@@ -153,6 +156,21 @@ def password_changed(session: Session, member: Member, *, by_link: bool = False)
             member.email,
             member=member,
             by_link=by_link,
+            by_admin=by_admin,
+            organisation=settings_mod.load(session).organisation_name,
+        )
+
+
+def email_changed(session: Session, member: Member, old_email: str | None) -> None:
+    """Tell the old address that the member's address changed (the new one may be an
+    attacker's): no link, just the news and whom to ask."""
+    if old_email and old_email != member.email:
+        enqueue(
+            session,
+            "email_changed",
+            old_email,
+            member=member,
+            new_email=member.email or "",
             organisation=settings_mod.load(session).organisation_name,
         )
 

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from fvh.core import ledger, members, registration
+from fvh.core import ledger, members, notify, registration
 from fvh.core.errors import DomainError, DuplicateCode, DuplicateEmail, MemberNotFound
 from fvh.db.models import Member
 from fvh.http.context import db_session
@@ -113,6 +113,7 @@ def member_edit(member_id: int) -> ResponseReturnValue:
     if request.method == "GET":
         form.min_balance.data = i18n.amount_input(member.min_balance_cents)
     if form.validate_on_submit():
+        old_email = member.email
         with attempt(form, field=_duplicate_field) as outcome:
             changes = members.MemberChanges(
                 first_name=form.first_name.data or "",
@@ -122,6 +123,7 @@ def member_edit(member_id: int) -> ResponseReturnValue:
                 min_balance_cents=parse_min_balance(form),
             )
             members.update_details(db_session(), member, changes, current_actor())
+            notify.email_changed(db_session(), member, old_email)
         if outcome.ok:
             flash(_("Änderungen gespeichert."), "success")
             return redirect(url_for("admin.member_detail", member_id=member.id))
@@ -202,6 +204,7 @@ def member_password(member_id: int) -> ResponseReturnValue:
         current_actor(),
         must_change=True,
     )
+    notify.password_changed(session, member, by_admin=True)
     session.commit()
     return render_template("web/admin/member_password.html", member=member, password=password)
 
