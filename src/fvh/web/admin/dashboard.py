@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import render_template, request
+from flask import jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,27 @@ def dashboard() -> ResponseReturnValue:
         unknown_scans=tokens.unknown_scans(session, limit=10),
         pending_registrations=registration.pending(session, limit=20),
         mail_health=mail_health(session),
+    )
+
+
+SUGGESTIONS = 10  # members offered while typing a name
+
+
+@bp.get("/members/suggest")
+@admin_required
+def member_suggestions() -> ResponseReturnValue:
+    """Members found by `?q=` (the dashboard's search), for a name field's suggestions.
+
+    Each `value` is what the field then holds: the name with the code in brackets, which
+    the journal's member filter reads.
+    """
+    query = request.args.get("q", "").strip()[:100]
+    found = members.search(db_session(), query, sort="name", limit=SUGGESTIONS) if query else None
+    return jsonify(
+        members=[
+            {"code": m.code, "value": f"{m.last_name}, {m.first_name} ({m.code})"}
+            for m in (found.rows if found else [])
+        ]
     )
 
 
