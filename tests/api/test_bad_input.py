@@ -149,6 +149,9 @@ BAD_BESCHREIBUNG = {
     "256-chars": {"beschreibung": "x" * 256},
     "256-umlauts": {"beschreibung": "ä" * 256},
     "nul": {"beschreibung": "Kasse\x00Theke"},  # PostgreSQL cannot store it
+    "tab": {"beschreibung": "Kasse\tTheke"},  # no control character (the schema's pattern)
+    "del": {"beschreibung": "Kasse\x7f"},
+    "c1-control": {"beschreibung": "Kasse\x85"},
     "lone-surrogate": {"beschreibung": "Kasse \ud800"},  # no backend can store it
 }
 
@@ -189,6 +192,8 @@ BAD_TOKENS = {
     "0-bytes": "",
     "33-bytes": b64(bytes(33)),
     "33-bytes-nonzero": b64(bytes(range(1, 34))),
+    "unused-bits-set": "BB==",  # decodes like BA==, but only the canonical spelling is base64
+    "padding-after-full-group": "AAAA=",
 }
 
 
@@ -289,6 +294,15 @@ def test_post_person_bad_fields(client, api_keys, existing, database):
         "int-password": {"password": 12345678901},
         "short-password": {"password": "kurz"},
         "bad-email": {"email": "keine-adresse"},
+        "empty-email": {"email": ""},  # none is null or no field (was accepted as none)
+        "blank-email": {"email": "   "},
+        "control-email": {"email": "nina\x01@example.org"},
+        "empty-password": {"password": ""},
+        "blank-password": {"password": " " * 12},
+        "control-nachname": {"nachname": "Neu\x01"},
+        "tab-vorname": {"vorname": "Ni\tna"},
+        "c1-vorname": {"vorname": "Nina\x9f"},
+        "long-with-spaces": {"nachname": " " + "N" * 255},  # counted as sent, before trimming
         "duplicate-code": {"code": CODE},
     }
     cases = []
@@ -345,6 +359,15 @@ def test_oversized_or_repeated_paging(client, api_keys, existing, database):
         "limit=1&limit=x",
         "limit=1&limit=2",
         "offset=0&offset=1",
+        "offset=0&limit=5&offset=0",
+        "limit=%205",  # int() would take these five
+        "limit=%2B5",
+        "limit=1_0",
+        "limit=%D9%A5",  # Arabic-Indic five
+        "offset=5%0A",
+        "limit=",
+        "offset=0x10",
+        "limit=" + "9" * 5000,  # more digits than int() reads
     ]
     cases = [
         Case(f"{path}?{query}", "GET", f"{path}?{query}", scope="admin")
@@ -381,3 +404,21 @@ def test_the_first_fault_of_a_booking_body_is_reported(
     assert response.status_code == 400
     assert response.get_json() == {"error": message}
     assert state(database) == before
+
+
+def test_optional_person_fields_null_or_trimmed(client, api_keys, build):
+    """None is null or no field; an address is stored trimmed and in lower case."""
+    bodies = [
+        {"code": "1111111111", "email": None, "password": None},
+        {"code": "1111111112", "email": " Nina@Example.org\u3000"},
+        {"code": "1111111113", "nachname": "\u3000Neu "},
+    ]
+    for body in bodies:
+        body = {"nachname": "Neu", "vorname": "Nina", **body}
+        headers = {"X-API-Key": api_keys["admin"]}
+        response = client.post("/api/person", json=body, headers=headers)
+        assert response.status_code == 201, (body, response.get_json())
+        assert response.get_json()["nachname"] == "Neu"
+    with build.database.session() as session:
+        emails = {m.code: m.email for m in session.scalars(select(Member))}
+    assert emails == {"1111111111": None, "1111111112": "nina@example.org", "1111111113": None}

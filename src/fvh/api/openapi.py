@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 
 import fvh
 from fvh.api.auth import HEADER as API_KEY_HEADER
-from fvh.api.routes import MAX_OFFSET, bp
+from fvh.api.routes import CONTROL_CHARACTERS, MAX_OFFSET, bp
 from fvh.core import idempotency, ledger, members, passwords, tokens
 from fvh.core.keys import SCOPE_ADMIN, SCOPE_TERMINAL
 from fvh.http import access
@@ -74,6 +74,40 @@ def _body(schema: Schema, description: str) -> Schema:
 
 
 _STRING = {"type": "string"}
+
+# The patterns below state the door's text rules (fvh.api.routes) in what the regex dialects
+# of Python, ECMA-262 and the validators read alike: no `\s`, whose members differ between
+# them, but the characters that str.strip() drops, spelled out. tests/api/test_edges.py
+# checks each pattern against the server's own validation.
+_CTL = CONTROL_CHARACTERS
+# Whitespace by str.isspace(): the visible kinds, and the ones that are control characters.
+SPACES = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+CONTROL_SPACES = r"\t-\r\x1c-\x1f\x85"
+# Any text without control characters.
+TEXT_PATTERN = rf"^[^{_CTL}]*$"
+# ... with at least one visible character: what is left after trimming must not be empty.
+NON_BLANK_PATTERN = rf"^[^{_CTL}]*[^{_CTL}{SPACES}][^{_CTL}]*$"
+# name@domain.tld without spaces, surrounding spaces allowed (they are dropped).
+_ADDRESS_PART = rf"[^@{_CTL}{SPACES}]+"
+_OUTER = f"[{SPACES}]*"
+EMAIL_PATTERN = rf"^{_OUTER}{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}{_OUTER}$"
+# Standard base64 with padding, in its canonical spelling, of 1 to 32 bytes: up to ten
+# groups of four, then a group for the last one or two bytes (whose unused bits are zero).
+_B64 = "[A-Za-z0-9+/]"
+_B64_TAIL = f"{_B64}[AQgw]==|{_B64}{{2}}[AEIMQUYcgkosw048]="
+# A token is not a text field: outer whitespace of every kind is dropped, controls included.
+_STRIPPED = f"[{SPACES}{CONTROL_SPACES}]*"
+TOKEN_PATTERN = (
+    rf"^{_STRIPPED}(?:(?:{_B64}{{4}}){{1,10}}|(?:{_B64}{{4}}){{0,10}}(?:{_B64_TAIL})){_STRIPPED}$"
+)
+# A header arrives as Latin-1; Python's isprintable() refuses C0, DEL to NBSP and the soft
+# hyphen. HTTP drops the spaces and tabs around a header value.
+_PRINTABLE = r"[ -~\xa1-\xac\xae-\xff]"
+_VISIBLE = r"[!-~\xa1-\xac\xae-\xff]"
+IDEMPOTENCY_KEY_PATTERN = (
+    rf"^{_VISIBLE}(?:{_PRINTABLE}{{0,{idempotency.MAX_KEY_LENGTH - 2}}}{_VISIBLE})?$"
+)
+_NO_CONTROLS = "No control characters (U+0000 to U+001F, U+007F to U+009F)."
 _SALDO = {
     "type": "number",
     "description": "Balance in currency units: an integer for whole amounts (`5`), "
@@ -180,22 +214,25 @@ def _components() -> Schema:
             "type": "object",
             "properties": {
                 "code": _schema("MemberCode"),
-                "nachname": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": members.MAX_NAME_LENGTH,
-                },
-                "vorname": {"type": "string", "minLength": 1, "maxLength": members.MAX_NAME_LENGTH},
+                "nachname": _schema("Name"),
+                "vorname": _schema("Name"),
                 "password": {
-                    "type": "string",
+                    "type": ["string", "null"],
                     "minLength": passwords.MIN_LENGTH,
                     "maxLength": passwords.MAX_LENGTH,
-                    "description": "Optional: lets the member log in to the web GUI.",
+                    "pattern": NON_BLANK_PATTERN,
+                    "description": "Optional: lets the member log in to the web GUI. Absent "
+                    "or null: none; an empty or blank one is refused. Not one of the most common "
+                    f"passwords (compared without case and outer spaces). {_NO_CONTROLS}",
                 },
                 "email": {
-                    "type": "string",
-                    "format": "email",
-                    "description": "Optional; empty means none. Must be unique.",
+                    "type": ["string", "null"],
+                    "maxLength": members.MAX_NAME_LENGTH,
+                    "pattern": EMAIL_PATTERN,
+                    "description": "Optional, unique (stored in lower case, without outer "
+                    "spaces). Absent or null: none; an empty or blank one is refused. "
+                    f"{_NO_CONTROLS}",
+                    "examples": ["carla.klein@example.org"],
                 },
             },
             "required": ["code", "nachname", "vorname"],
@@ -243,10 +280,21 @@ def _components() -> Schema:
                 },
             }
         ),
+        "Name": {
+            "type": "string",
+            "maxLength": members.MAX_NAME_LENGTH,
+            "pattern": NON_BLANK_PATTERN,
+            "description": "A first or last name: at least one visible character, at most "
+            f"{members.MAX_NAME_LENGTH} characters as sent; outer spaces are dropped. "
+            f"{_NO_CONTROLS}",
+            "examples": ["Klein"],
+        },
         "Beschreibung": {
             "type": "string",
             "maxLength": ledger.MAX_DESCRIPTION_LENGTH,
-            "description": "The terminal's own name, e.g. `Kasse Theke`; stored with the booking.",
+            "pattern": TEXT_PATTERN,
+            "description": "The terminal's own name, e.g. `Kasse Theke`; stored with the booking "
+            f"(outer spaces dropped). May be empty. {_NO_CONTROLS}",
             "examples": ["Kasse Theke"],
         },
         "BookingByCodeRequest": {
@@ -261,8 +309,10 @@ def _components() -> Schema:
                 "token": {
                     "type": "string",
                     "contentEncoding": "base64",
+                    "pattern": TOKEN_PATTERN,
                     "description": "The NFC token's raw bytes (card UID or phone ATS, "
-                    f"1 to {tokens.MAX_TOKEN_BYTES} bytes), standard base64 with padding.",
+                    f"1 to {tokens.MAX_TOKEN_BYTES} bytes), standard base64 with padding in its "
+                    "canonical spelling (unused bits zero); outer whitespace is dropped.",
                     "examples": ["BKIrHA=="],
                 },
                 "beschreibung": _schema("Beschreibung"),
@@ -324,7 +374,7 @@ def _components() -> Schema:
             "name": "limit",
             "in": "query",
             "required": False,
-            "description": "Page size.",
+            "description": "Page size, ASCII digits; given at most once.",
             "schema": {
                 "type": "integer",
                 "minimum": 1,
@@ -336,7 +386,8 @@ def _components() -> Schema:
             "name": "limit",
             "in": "query",
             "required": False,
-            "description": "Page size; by default the whole list (up to the maximum).",
+            "description": "Page size, ASCII digits; given at most once. By default the "
+            "whole list (up to the maximum).",
             "schema": {
                 "type": "integer",
                 "minimum": 1,
@@ -348,8 +399,8 @@ def _components() -> Schema:
             "name": "offset",
             "in": "query",
             "required": False,
-            "description": "Number of entries to skip. `limit` and `offset` may each be "
-            "given once; a repeated one gets 400.",
+            "description": "Number of entries to skip, ASCII digits. `limit` and `offset` "
+            "may each be given once; a repeated one gets 400.",
             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
         },
         "Idempotency-Key": {
@@ -363,8 +414,9 @@ def _components() -> Schema:
             "schema": {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": idempotency.MAX_KEY_LENGTH,
-                "description": "Printable characters.",
+                "pattern": IDEMPOTENCY_KEY_PATTERN,
+                "description": f"1 to {idempotency.MAX_KEY_LENGTH} printable characters after "
+                "outer spaces are dropped.",
             },
         },
     }

@@ -17,7 +17,7 @@ from fvh.api import messages
 from fvh.api.auth import HEADER as API_KEY_HEADER
 from fvh.api.auth import KEY_REFUSED, SCOPE_REFUSED, check_key, current_actor, require_key
 from fvh.api.errors import error
-from fvh.core import idempotency, ledger, members, terminal, tokens
+from fvh.core import idempotency, ledger, members, passwords, terminal, tokens
 from fvh.core.errors import (
     Conflict,
     MemberNotFound,
@@ -32,9 +32,12 @@ from fvh.http.context import app_config, db_session
 
 bp = Blueprint("api", __name__)
 
-# JSON can carry NUL and lone surrogates (`"\u0000"`, `"\ud800"`); PostgreSQL refuses NUL in
-# text and no backend can store a surrogate, so they would end as a 500 instead of a 400.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Control characters (C0, DEL, C1), as a regex class body that Python and ECMA-262 read alike:
+# no name, address, password or description needs one, and PostgreSQL refuses NUL. The OpenAPI
+# document states the same rule with it (fvh.api.openapi).
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+# JSON can also carry lone surrogates (`"\ud800"`), which no backend can store: a 400 too.
+_REFUSED_CHARACTERS = re.compile(f"[{CONTROL_CHARACTERS}\ud800-\udfff]")
 
 
 @bp.before_request
@@ -52,7 +55,14 @@ def _json_object() -> dict[str, Any]:
     return data
 
 
-def _string_field(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+def _string_field(
+    data: dict[str, Any], name: str, *, required: bool = True, max_length: int | None = None
+) -> str | None:
+    """A text field of the body; absent or null is None (a 400 when `required`).
+
+    `max_length` counts the text as sent, before the core trims it: the limit the schema
+    states as `maxLength`.
+    """
     value = data.get(name)
     if value is None:
         if required:
@@ -60,8 +70,19 @@ def _string_field(data: dict[str, Any], name: str, *, required: bool = True) -> 
         return None
     if not isinstance(value, str):
         abort(400, f"Das Feld '{name}' muss ein Text sein.")
-    if _UNSTORABLE.search(value):
+    if _REFUSED_CHARACTERS.search(value):
         abort(400, f"Das Feld '{name}' enthält ungültige Zeichen.")
+    if max_length is not None and len(value) > max_length:
+        abort(400, f"Das Feld '{name}' ist zu lang (höchstens {max_length} Zeichen).")
+    return value
+
+
+def _optional_field(data: dict[str, Any], name: str, max_length: int) -> str | None:
+    """An optional text field: absent or null means none; given, it must not be blank
+    (an empty `email` or `password` is refused, not read as "none")."""
+    value = _string_field(data, name, required=False, max_length=max_length)
+    if value is not None and not value.strip():
+        abort(400, f"Das Feld '{name}' ist leer; ohne Angabe bitte weglassen.")
     return value
 
 
@@ -69,16 +90,27 @@ def _string_field(data: dict[str, Any], name: str, *, required: bool = True) -> 
 MAX_OFFSET = 1_000_000_000
 
 
+def _query_number(name: str, default: int) -> int:
+    """A query parameter given at most once, of ASCII digits only: `int()` would also take
+    ` 5`, `+5`, `1_0` and other scripts' digits, which the schema's integer does not."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        abort(400, f"Der Parameter '{name}' darf nur einmal angegeben werden.")
+    if not values:
+        return default
+    value = values[0]
+    if not (value.isascii() and value.isdigit()):
+        abort(400, "'limit' und 'offset' müssen ganze Zahlen sein.")
+    try:
+        return int(value)
+    except ValueError:  # more digits than int() reads: far out of range anyway
+        abort(400, f"Der Parameter '{name}' ist zu groß.")
+
+
 def _page(default_limit: int | None = None) -> tuple[int, int]:
     config = app_config()
-    for name in ("limit", "offset"):
-        if len(request.args.getlist(name)) > 1:
-            abort(400, f"Der Parameter '{name}' darf nur einmal angegeben werden.")
-    try:
-        limit = int(request.args.get("limit", default_limit or config.api_list_limit))
-        offset = int(request.args.get("offset", 0))
-    except ValueError:
-        abort(400, "'limit' und 'offset' müssen ganze Zahlen sein.")
+    limit = _query_number("limit", default_limit or config.api_list_limit)
+    offset = _query_number("offset", 0)
     if not 1 <= limit <= config.api_list_max_limit or offset < 0:
         abort(
             400, f"'limit' muss zwischen 1 und {config.api_list_max_limit} liegen, 'offset' >= 0."
@@ -189,10 +221,10 @@ def create_person() -> ResponseReturnValue:
     code = _string_field(data, "code")
     new = members.NewMember(
         code=code,
-        last_name=_string_field(data, "nachname") or "",
-        first_name=_string_field(data, "vorname") or "",
-        password=_string_field(data, "password", required=False),
-        email=_string_field(data, "email", required=False),
+        last_name=_string_field(data, "nachname", max_length=members.MAX_NAME_LENGTH) or "",
+        first_name=_string_field(data, "vorname", max_length=members.MAX_NAME_LENGTH) or "",
+        password=_optional_field(data, "password", passwords.MAX_LENGTH),
+        email=_optional_field(data, "email", members.MAX_NAME_LENGTH),
     )
     session = db_session()
     try:

@@ -37,7 +37,9 @@ class StoredResponse:
 
 
 def validate_key(key: str) -> str:
-    key = key.strip()
+    """1 to 255 printable characters; only the spaces and tabs that HTTP puts around a header
+    value are dropped (the API's schema states this as a pattern)."""
+    key = key.strip(" \t")
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
         raise ValidationError(
             N_("Idempotency-Key: 1 bis %(max)d druckbare Zeichen."),

@@ -45,13 +45,17 @@ def parse_hex(text: str) -> bytes:
 
 
 def parse_base64(text: object) -> bytes:
-    """Base64 as terminals send it (standard alphabet, padding required)."""
+    """Base64 as terminals send it (standard alphabet, padding required), in its one
+    canonical spelling: the decoder alone also takes `AAAA=` or unused bits set (`BB==`),
+    which the API's schema could not state as a pattern."""
     if not isinstance(text, str):
         raise ValidationError(N_("Das Feld 'token' muss ein Base64-Text sein."), "token")
     try:
         data = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValidationError(N_("Das Feld 'token' ist kein gültiges Base64."), "token") from exc
+    if base64.b64encode(data).decode("ascii") != text.strip():
+        raise ValidationError(N_("Das Feld 'token' ist kein gültiges Base64."), "token")
     return _check_length(data, "token")
 
 
