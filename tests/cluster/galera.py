@@ -132,13 +132,16 @@ class Cluster:
     root: Path
     nodes: list[Node] = field(default_factory=list)
     run_as: str | None = None  # "mysql" when we are root
+    options: dict[str, object] = field(default_factory=dict)  # over the defaults below
 
     @classmethod
-    def create(cls, root: Path, size: int = NODES) -> Cluster:
+    def create(
+        cls, root: Path, size: int = NODES, options: dict[str, object] | None = None
+    ) -> Cluster:
         ports = free_ports(4 * size)
         run_as = "mysql" if os.geteuid() == 0 else None
         nodes = [Node(i + 1, root / f"node{i + 1}", *ports[4 * i : 4 * i + 4]) for i in range(size)]
-        return cls(root, nodes, run_as)
+        return cls(root, nodes, run_as, dict(options or {}))
 
     @property
     def address(self) -> str:
@@ -191,6 +194,7 @@ class Cluster:
             "wsrep_sst_method": "rsync",
             "wsrep_sst_receive_address": f"127.0.0.1:{node.sst_port}",
         }
+        options.update(self.options)
         lines = ["[mysqld]", *(f"{name}={value}" for name, value in options.items())]
         node.option_file.write_text("\n".join(lines) + "\n")
 
@@ -330,11 +334,14 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def running_cluster(size: int = NODES) -> Iterator[Cluster]:
+def running_cluster(
+    size: int = NODES, options: dict[str, object] | None = None
+) -> Iterator[Cluster]:
     """A started cluster in a fresh temporary directory, torn down however the block ends."""
     root = Path(tempfile.mkdtemp(prefix="fvh-galera-"))
-    cluster = Cluster.create(root, size)
+    cluster = Cluster(root)
     try:
+        cluster = Cluster.create(root, size, options)
         cluster.start()
         yield cluster
     finally:
