@@ -256,6 +256,18 @@ def test_import_brings_members_journal_tokens_keys_and_settings(fvh, legacy_url,
 
     with database.session() as s:
         max_ = members.get_by_code(s, "1000000001")
+        # Imported through the core, so found and ordered like every other member.
+        assert [m.code for m in members.search(s, "MUSTERMANN").rows] == ["1000000001"]
+        listed = [m.last_name for m in members.search(s, sort="name", limit=None).rows]
+        assert listed == [
+            "Anders",
+            "Brand",
+            "Feuer",
+            "FVH",
+            "Klar",
+            "Leer",
+            "Mustermann",
+        ]  # not FVH < Feuer
         assert (max_.first_name, max_.last_name, max_.comment) == (
             "Max",
             "Mustermann",
