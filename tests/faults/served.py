@@ -74,6 +74,16 @@ def fvh(env: dict[str, str], *args: str) -> str:
     ).stdout
 
 
+def ledger_check(env: dict[str, str]) -> str:
+    """'' when `fvh ledger check` finds every balance equal to its journal, else what it said."""
+    result = subprocess.run(
+        [*FVH, "ledger", "check"], env=env, capture_output=True, text=True, timeout=120
+    )
+    if result.returncode == 0 and "Ledger OK" in result.stdout:
+        return ""
+    return f"exit {result.returncode}: {result.stdout}{result.stderr}"
+
+
 def served_env(url: str, data_dir: Path) -> dict[str, str]:
     data_dir.mkdir(exist_ok=True)
     env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir), "GUNICORN_WORKERS": "2"}
@@ -220,6 +230,8 @@ class Answer:
     retry_after: str | None = None
     seconds: float = 0.0
     error: str = ""
+    request_id: str = ""
+    at: float = 0.0  # time.monotonic() when it was sent
 
     @property
     def booked(self) -> bool:
@@ -228,13 +240,11 @@ class Answer:
 
     @property
     def uncertain(self) -> bool:
-        """The answer says explicitly that the outcome is not known."""
-        return (
-            self.status is not None
-            and self.status >= 500
-            and isinstance(self.body, dict)
-            and bool(self.body.get("uncertain") or self.body.get("ungewiss"))
-        )
+        """The answer says explicitly that nobody knows whether it was booked (a commit whose
+        connection broke, and the lookup afterwards failed too): the terminal must not retry."""
+        if self.status != 503 or not isinstance(self.body, dict):
+            return False
+        return bool(self.body.get("uncertain")) or "nicht bekannt" in str(self.body.get("error"))
 
 
 def tap(port: int, key: str, code: str, description: str, timeout: float = TERMINAL_TIMEOUT):
@@ -245,7 +255,7 @@ def tap(port: int, key: str, code: str, description: str, timeout: float = TERMI
         connection.connect()
     except OSError as exc:
         connection.close()
-        return Answer(description, REFUSED, error=repr(exc))
+        return Answer(description, REFUSED, error=repr(exc), at=started)
     try:
         connection.request(
             "PUT",
@@ -256,7 +266,8 @@ def tap(port: int, key: str, code: str, description: str, timeout: float = TERMI
         response = connection.getresponse()
         raw = response.read()
     except (OSError, http.client.HTTPException) as exc:
-        return Answer(description, BROKEN, seconds=time.monotonic() - started, error=repr(exc))
+        seconds = time.monotonic() - started
+        return Answer(description, BROKEN, seconds=seconds, error=repr(exc), at=started)
     finally:
         connection.close()
     try:
@@ -270,6 +281,8 @@ def tap(port: int, key: str, code: str, description: str, timeout: float = TERMI
         body,
         response.getheader("Retry-After"),
         time.monotonic() - started,
+        request_id=response.getheader("X-Request-Id") or "",
+        at=started,
     )
 
 
@@ -331,6 +344,8 @@ class Figures:
     refused: int
     broken: int
     five_xx: int
+    uncertain: int
+    statuses: Counter[int]
     phantoms: list[Answer]  # booked although the terminal was not told so
     lost: list[Answer]  # told "booked", not in the journal
     failed_but_booked: list[Answer]  # told "failed" (an answer, not a broken connection)
@@ -340,10 +355,11 @@ class Figures:
     def line(self, label: str) -> str:
         return (
             f"{label}: taps sent {self.sent}, acknowledged {self.acknowledged}, "
-            f"answered not booked {self.answered_not_booked}, 5xx {self.five_xx}, "
+            f"answered not booked {self.answered_not_booked}, 5xx {self.five_xx} "
+            f"(of them uncertain {self.uncertain}), "
             f"refused connections {self.refused}, broken connections {self.broken}, "
             f"phantoms {len(self.phantoms)}, lost {len(self.lost)}, "
-            f"failed but booked {len(self.failed_but_booked)}"
+            f"failed but booked {len(self.failed_but_booked)}; statuses {dict(self.statuses)}"
         )
 
 
@@ -358,6 +374,8 @@ def judge(answers: list[Answer], booked: Counter[str]) -> Figures:
         refused=sum(a.kind == REFUSED for a in answers),
         broken=sum(a.kind == BROKEN for a in answers),
         five_xx=sum(a.status is not None and a.status >= 500 for a in answers),
+        uncertain=sum(a.uncertain for a in answers),
+        statuses=Counter(a.status for a in answers if a.status is not None),
         phantoms=phantoms,
         lost=[a for a in answers if a.booked and booked.get(a.description) != 1],
         failed_but_booked=[a for a in phantoms if a.kind != BROKEN and not a.uncertain],
@@ -372,3 +390,67 @@ def metrics_dirs_now() -> set[str]:
 
 def files_in(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def _log_of(answer: Answer, log: str) -> str:
+    """The server's log lines of this request (by its id), and any traceback in the log."""
+    lines = [line for line in log.splitlines() if answer.request_id and answer.request_id in line]
+    return "\n    ".join(lines[:5])
+
+
+def tracebacks(log: str, limit: int = 2) -> list[str]:
+    """The server's tracebacks: each distinct last line counted, the first few in full."""
+    lines = log.splitlines()
+    full: list[str] = []
+    endings: Counter[str] = Counter()
+    for number, line in enumerate(lines):
+        if not line.startswith("Traceback"):
+            continue
+        end = number + 1
+        while end < len(lines) and lines[end].startswith((" ", "\t")):
+            end += 1
+        ending = lines[end] if end < len(lines) else ""
+        endings[ending] += 1
+        if len(full) < limit:
+            full.append("\n".join(lines[max(0, number - 1) : end + 1]))
+    counted = [f"{count} x {ending}" for ending, count in endings.most_common()]
+    return ["exceptions in the log:\n  " + "\n  ".join(counted), *full] if counted else []
+
+
+def truthful_failures(
+    figures: Figures, answers: list[Answer], log: str, *, broken_allowed: bool = False
+) -> list[str]:
+    """Everything that breaks "every answer is the truth", described for the report."""
+    problems = []
+    for answer in figures.lost:
+        problems.append(f"acknowledged but not booked: {answer}\n    {_log_of(answer, log)}")
+    for answer in figures.failed_but_booked:
+        problems.append(f"FAILED BUT BOOKED: {answer}\n    {_log_of(answer, log)}")
+    if not broken_allowed:
+        for answer in figures.phantoms:
+            if answer.kind == BROKEN:
+                problems.append(f"booked although the terminal got no answer: {answer}")
+        broken = [a for a in answers if a.kind == BROKEN]
+        if broken:
+            problems.append(f"{len(broken)} taps without an answer, e.g. {broken[:3]}")
+    if figures.duplicates:
+        problems.append(f"booked twice: {figures.duplicates[:10]}")
+    if figures.unexplained:
+        problems.append(f"journal rows of no request: {figures.unexplained[:10]}")
+    unfit = [
+        a
+        for a in answers
+        if a.status is not None
+        and a.status >= 500
+        and not (a.status == 503 and isinstance(a.body, dict) and a.retry_after)
+        and not a.uncertain
+    ]
+    if unfit:
+        problems.append(
+            f"{len(unfit)} failure answers are neither 503 JSON with Retry-After nor uncertain "
+            f"(statuses {sorted({a.status for a in unfit})}), e.g.:\n    "
+            + "\n    ".join(f"{a}\n      {_log_of(a, log)}" for a in unfit[:3])
+        )
+    if problems:
+        problems.extend(f"server log:\n{t}" for t in tracebacks(log))
+    return problems
