@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fvh.web import me
+from tests.web.conftest import PASSWORD, Browser
 from tests.web.test_me_pages import deposit
 
 
@@ -32,3 +33,31 @@ def test_a_statement_with_too_many_entries_is_refused(
     allowed = member_browser.get("/me/statement.pdf")
     assert allowed.status_code == 200
     assert allowed.mimetype == "application/pdf"
+
+
+def test_statement_downloads_are_limited_per_member(app, member_browser, build, monkeypatch):
+    """PDF and CSV count together, per member: the member over the limit gets a 429 (no
+    statement built), another member still downloads."""
+    monkeypatch.setattr(me, "DOWNLOAD_LIMIT", "4 per minute")
+    built: list[int] = []
+    monkeypatch.setattr(me.statements, "build", _counting(me.statements.build, built))
+    statuses = [
+        member_browser.get(f"/me/statement.{kind}").status_code for kind in ["pdf", "csv"] * 3
+    ]
+    assert statuses == [200] * 4 + [429] * 2
+    assert len(built) == 4
+    refused = member_browser.get("/me/statement.csv?from=2020-01-01")
+    assert refused.status_code == 429
+    assert "Zu viele Anfragen" in refused.get_data(as_text=True)
+    other = build.member(code="2000000003", password=PASSWORD)
+    browser = Browser(app.test_client())
+    assert browser.login(other.code).status_code == 302
+    assert browser.get("/me/statement.pdf").status_code == 200
+
+
+def _counting(function, calls: list[int]):
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    return counted

@@ -11,6 +11,7 @@ import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -135,6 +136,17 @@ def to_csv(statement: Statement, headers: Sequence[str], money: Money, zone: tzi
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+# The statement's columns: word key, width (mm, 190 in all: A4 within its margins), alignment.
+_COLUMNS = (
+    ("time", 30, "L"),
+    ("description", 70, "L"),
+    ("booked_by", 40, "L"),
+    ("amount", 25, "R"),
+    ("balance", 25, "R"),
+)
+_ROW_HEIGHT = 5
+
+
 def to_pdf(
     statement: Statement,
     words: Mapping[str, str],
@@ -143,9 +155,11 @@ def to_pdf(
     organisation: str,
 ) -> bytes:
     """A printable statement. `words`: title, period, opening, closing, time, description,
-    booked_by, amount, balance, none, all (translated by the door)."""
-    from fpdf.enums import TableBordersLayout  # fpdf2 loads in 0.3 s: only when a PDF is made
+    booked_by, amount, balance, none, all (translated by the door).
 
+    The entries are plain cells, one row each, cut to their column: fpdf2's table layout
+    measured and wrapped every cell and took six times as long (BENCHMARKS.md), and a
+    download should stay short."""
     from fvh.core.pdf import new_document, pdf_text
 
     pdf = new_document(f"{organisation} · {statement.member_name} ({statement.member_code})")
@@ -162,30 +176,48 @@ def to_pdf(
     ):
         pdf.cell(0, 6, pdf_text(text), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
-    pdf.set_font("helvetica", size=9)
-    with pdf.table(
-        col_widths=(30, 70, 40, 25, 25),
-        text_align=("LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT"),
-        borders_layout=TableBordersLayout.HORIZONTAL_LINES,
-        line_height=5,
-        first_row_as_headings=True,
-    ) as table:
-        header = table.row()
-        for key in ("time", "description", "booked_by", "amount", "balance"):
-            header.cell(pdf_text(words[key]))
-        for line in statement.lines:
-            row = table.row()
-            row.cell(local_time(line.created_at, zone))
-            row.cell(pdf_text(line.description))
-            row.cell(pdf_text(line.booked_by))
-            row.cell(pdf_text(money(line.amount_cents)))
-            row.cell(pdf_text(money(line.balance_cents)))
+    pdf.set_draw_color(160)
+    _pdf_row(pdf, [words[key] for key, _width, _align in _COLUMNS], bold=True)
+    for line in statement.lines:
+        if pdf.will_page_break(_ROW_HEIGHT):
+            pdf.add_page()
+            _pdf_row(pdf, [words[key] for key, _width, _align in _COLUMNS], bold=True)
+        _pdf_row(
+            pdf,
+            [
+                local_time(line.created_at, zone),
+                line.description,
+                line.booked_by,
+                money(line.amount_cents),
+                money(line.balance_cents),
+            ],
+        )
     if not statement.lines:
         pdf.cell(0, 6, pdf_text(words["none"]), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("helvetica", "B", 11)
     pdf.cell(0, 6, pdf_text(f"{words['closing']}: {money(statement.closing_balance_cents)}"))
     return bytes(pdf.output())
+
+
+def _pdf_row(pdf: Any, texts: Sequence[str], *, bold: bool = False) -> None:
+    """One row of the statement's table (the heading row in bold), a line below it."""
+    from fvh.core.pdf import pdf_text
+
+    pdf.set_font("helvetica", "B" if bold else "", 9)
+    for (_key, width, align), text in zip(_COLUMNS, texts, strict=True):
+        pdf.cell(width, _ROW_HEIGHT, _cut(pdf, pdf_text(text), width), border="B", align=align)
+    pdf.ln(_ROW_HEIGHT)
+
+
+def _cut(pdf: Any, text: str, width: float) -> str:
+    """`text`, shortened with an ellipsis if it is wider than a cell of `width` mm."""
+    room = width - 2 * pdf.c_margin
+    if pdf.get_string_width(text) <= room:
+        return text
+    while text and pdf.get_string_width(text + "…") > room:
+        text = text[:-1]
+    return text + "…"
 
 
 def _period(statement: Statement, zone: tzinfo, words: Mapping[str, str]) -> str:

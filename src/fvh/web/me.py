@@ -11,10 +11,21 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from werkzeug.exceptions import BadRequest
+from limits import parse
+from werkzeug.exceptions import BadRequest, TooManyRequests
 
 from fvh.core import preferences, qr, statements, undo
 from fvh.core.errors import DomainError, UndoRefused
@@ -199,11 +210,24 @@ def _date_arg(name: str) -> date | None:
 # The most entries one statement shows: a PDF costs about a millisecond of CPU per line.
 PDF_MAX_LINES = 2_000
 CSV_MAX_LINES = 50_000
+# Statement downloads per member (PDF and CSV together): a person takes a few; a script
+# that downloads again and again would keep a server process busy rendering.
+DOWNLOAD_LIMIT = "10 per minute"
+
+
+def _count_download() -> None:
+    """Count one statement download of the member, before any work for it; over the limit
+    it is a 429 (the GUI's page says to wait). Counted in the limiter's store, which every
+    worker shares."""
+    strategy = current_app.extensions["fvh_limiter"].limiter
+    if not strategy.hit(parse(DOWNLOAD_LIMIT), "statement", str(auth.current_member().id)):
+        raise TooManyRequests()
 
 
 def _statement(max_lines: int) -> statements.Statement:
     """The member's statement, limited by `?from=` and `?to=` (local dates, both included);
     a period with more than `max_lines` entries is refused with a message."""
+    _count_download()
     first, last = _date_arg("from"), _date_arg("to")
     if first and last and first > last:
         raise BadRequest("from after to")
