@@ -29,6 +29,8 @@ class Config:
 
     database_url: str = ""
     mysql_pool_size: int = 10
+    db_lock_timeout: float = 2.0  # seconds; see fvh.db.Timeouts
+    db_statement_timeout: float = 5.0
     app_secret: str = ""
     data_dir: str = "data"
     api_prefix: str = "/api"
@@ -125,6 +127,8 @@ def _convert(type_name: Any, raw: str) -> Any:
         return _bool(raw)
     if type_name in (int, "int"):
         return int(raw)
+    if type_name in (float, "float"):
+        return float(raw)
     return raw
 
 

@@ -14,6 +14,9 @@ from fvh import db
 log = logging.getLogger(__name__)
 
 DB_UNAVAILABLE = "Die Datenbank ist nicht erreichbar. Bitte später erneut versuchen."
+DB_BUSY = "Die Datenbank ist gerade ausgelastet. Bitte gleich erneut versuchen."
+DB_ERROR = "Interner Fehler der Datenbank."
+RETRY_AFTER_SECONDS = "1"
 # German defaults for werkzeug's generic (English) descriptions.
 DEFAULT_MESSAGES = {
     400: "Ungültige Anfrage.",
@@ -56,15 +59,19 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def _db_error(exc: DBAPIError) -> ResponseReturnValue:
-        # An outage (connection refused, server gone) is a 503, any other driver error a 500;
-        # neither is ever reported as "not found" or "invalid key".
-        unavailable = db.is_outage(exc)
+        # The server unreachable, a lock or statement out of time, a conflict: the request's
+        # transaction was rolled back and may be sent again (503 with Retry-After). Any other
+        # driver error is a 500. Neither is ever reported as "not found" or "invalid key".
+        failure = db.classify(exc)
         log.error("database error on %s %s: %s", request.method, request.path, exc.orig)
+        if failure is db.Failure.ERROR:
+            message, status, headers = DB_ERROR, 500, {}
+        else:
+            message = DB_UNAVAILABLE if failure is db.Failure.OUTAGE else DB_BUSY
+            status, headers = 503, {"Retry-After": RETRY_AFTER_SECONDS}
         if not is_api_request():
-            return DB_UNAVAILABLE, 503 if unavailable else 500
-        if unavailable:
-            return error(DB_UNAVAILABLE, 503)
-        return error("Interner Fehler der Datenbank.", 500)
+            return message, status, headers
+        return jsonify(error=message), status, headers
 
     @app.errorhandler(InternalServerError)
     def _internal(exc: InternalServerError) -> ResponseReturnValue:

@@ -39,3 +39,16 @@ def unknown_code() -> str:
 
 def balance(first_name: str, balance_cents: int, system: SystemSettings) -> str:
     return f"{first_name}, dein Guthaben beträgt {_money(balance_cents, system)}."
+
+
+def not_booked() -> str:
+    return (
+        "Nicht gebucht: Die Kasse ist gerade nicht erreichbar. Bitte gleich noch einmal versuchen."
+    )
+
+
+def unconfirmed() -> str:
+    return (
+        "Ob gebucht wurde, ist nicht bekannt: Die Verbindung zur Datenbank ist abgebrochen. "
+        "Bitte nicht noch einmal buchen, sondern später den Kontostand prüfen."
+    )

@@ -16,7 +16,7 @@ import fvh
 from fvh.api import messages
 from fvh.api.auth import HEADER as API_KEY_HEADER
 from fvh.api.auth import KEY_REFUSED, SCOPE_REFUSED, check_key, current_actor, require_key
-from fvh.api.errors import error
+from fvh.api.errors import RETRY_AFTER_SECONDS, error
 from fvh.core import idempotency, ledger, members, passwords, terminal, tokens
 from fvh.core.errors import (
     Conflict,
@@ -324,8 +324,8 @@ def _tap(
     presented_in: Callable[[dict[str, Any]], terminal.Presented], required: str | None = None
 ) -> ResponseReturnValue:
     """A terminal booking: the request read once (the `required` field, the description,
-    then what was presented), the tap booked by the core, the outcome answered as the
-    protocol says; the door commits."""
+    then what was presented), the tap booked and committed by the core, the outcome
+    answered as the protocol says."""
     session = db_session()
     try:
         data = _json_object()
@@ -340,7 +340,12 @@ def _tap(
             abort(400, exc.message)
         raise
     result = terminal.tap(
-        session, request.headers.get(API_KEY_HEADER), presented, description, claim
+        session,
+        request.headers.get(API_KEY_HEADER),
+        presented,
+        description,
+        claim,
+        answer=lambda outcome: _answer(outcome, presented),
     )
     if isinstance(result.outcome, terminal.KeyRefused):
         abort(401, KEY_REFUSED)
@@ -348,11 +353,12 @@ def _tap(
         abort(403, SCOPE_REFUSED)
     body, status = _answer(result.outcome, presented)
     if not isinstance(result.outcome, terminal.Replayed | terminal.IdempotencyRefused):
-        observability.booking_outcome(request.endpoint or "", status, body)
-    if result.record is not None:
-        idempotency.complete(result.record, status, body)
-    session.commit()
-    return jsonify(body), status
+        observability.booking_outcome(request.endpoint or "", status, body, result.attempts)
+    response = jsonify(body)
+    response.status_code = status
+    if isinstance(result.outcome, terminal.NotBooked):
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
 
 
 def _answer(outcome: terminal.Outcome, presented: terminal.Presented) -> tuple[Any, int]:
@@ -378,6 +384,10 @@ def _answer(outcome: terminal.Outcome, presented: terminal.Presented) -> tuple[A
             return body, status
         case terminal.IdempotencyRefused(message, in_progress):
             return {"error": message}, 409 if in_progress else 422
+        case terminal.NotBooked():
+            return {"error": messages.not_booked()}, 503
+        case terminal.Unconfirmed():
+            return {"error": messages.unconfirmed()}, 503
     raise AssertionError(f"no answer for {outcome!r}")
 
 

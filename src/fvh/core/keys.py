@@ -194,12 +194,14 @@ def record_use(session: Session, key: KeyIdentity) -> None:
     """Note the key's use, at most once a minute, in a transaction of its own (it commits).
 
     Not inside a booking: on MariaDB the journal row's foreign key locks the key row, and
-    two bookings that share a key could deadlock on it.
+    two bookings that share a key could deadlock on it. Bookkeeping only: when it fails
+    (on a Galera cluster, two nodes noting the same key conflict), the request goes on.
     """
     if last_used.due(key.last_used_at):
         session.commit()
-        last_used.note(session, ApiKey.__table__, key.id)
-        session.commit()
+        db.commit_quietly(
+            session, lambda: last_used.note(session, ApiKey.__table__, key.id), "a key's last use"
+        )
 
 
 def list_clients(session: Session) -> list[ApiClient]:

@@ -9,6 +9,7 @@ happened: concurrent terminals can never overdraw an account, whatever the backe
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,12 +56,17 @@ _TOKENS = Token.__table__
 
 @dataclass(frozen=True)
 class Booking:
-    """The outcome of a booking: the journal entry and the member's new balance."""
+    """The outcome of a booking: the journal entry and the member's new balance.
+
+    `ref` is the entry's server-made reference: if the connection breaks during the COMMIT,
+    `find_booking` tells by it whether the booking happened.
+    """
 
     transaction_id: int
     member_id: int
     amount_cents: int
     balance_cents: int
+    ref: str
 
 
 def _validate_description(description: object) -> str:
@@ -117,6 +123,7 @@ def _post_entry(
         returning=returning,
     )
     now = utcnow()
+    ref = secrets.token_hex(16)
     params = {"member_id": member_id, "amount": amount_cents, "floor": floor_cents, "now": now}
     result = session.connection().execute(change, {**params, "token_id": token_id})
     if returning:
@@ -138,6 +145,7 @@ def _post_entry(
             "booked_by_api_key_id": actor.api_key_id,
             "reverses_id": reverses_id,
             "created_at": now,
+            "ref": ref,
         },
     )
     if dialect.insert_returning:
@@ -151,7 +159,24 @@ def _post_entry(
     recipient = member or holder(session, member_id=member_id)
     assert recipient is not None
     notify.after_booking(session, recipient, amount_cents, balance, description, system)
-    return Booking(entry_id, member_id, amount_cents, balance)
+    return Booking(entry_id, member_id, amount_cents, balance, ref)
+
+
+def find_booking(session: Session, booking: Booking) -> Booking | None:
+    """The booking as committed, with the member's balance now; None if it never was.
+
+    For a booking whose COMMIT lost its connection. Its transaction held the member's row
+    until it ended, so this waits for that row first (on SQLite the writer lock does the
+    same): once it has it, the booking is either in the journal for good or never will be.
+    """
+    m, j = _MEMBERS.c, _JOURNAL.c
+    balance = session.execute(
+        select(m.balance_cents).where(m.id == booking.member_id).with_for_update()
+    ).scalar_one_or_none()
+    entry = session.execute(select(j.id).where(j.ref == booking.ref)).scalar_one_or_none()
+    if entry is None or balance is None:
+        return None
+    return Booking(entry, booking.member_id, booking.amount_cents, balance, booking.ref)
 
 
 _ENTRY_COLUMNS = (
@@ -164,6 +189,7 @@ _ENTRY_COLUMNS = (
     "booked_by_member_id",
     "booked_by_api_key_id",
     "reverses_id",
+    "ref",
 )
 
 

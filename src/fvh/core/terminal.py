@@ -3,15 +3,21 @@
 Both booking endpoints of the terminal API (by NFC token, by member code) end in `tap`. It
 reads the API key, the token's (or code's) member and the system settings in one query, as
 a reader (on SQLite beside the writer), then books the default amount through the ledger in
-a writing transaction. What happened comes back as an outcome value; the door turns it into
-an answer and commits.
+one writing transaction, which it commits: run again from the start after a conflict (a
+deadlock, a Galera certification failure), and looked up by the booking's reference when
+the connection broke during the COMMIT. What happened comes back as an outcome value, which
+the door turns into an answer; no outcome says "not booked" for a booking that happened.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from fvh import db
@@ -19,7 +25,8 @@ from fvh.core import idempotency, keys, ledger, members, tokens
 from fvh.core.audit import Actor
 from fvh.core.errors import BelowMinimum, MemberLocked, MemberNotFound, TokenNotFound
 from fvh.core.system_settings import SystemSettings
-from fvh.db.models import IdempotencyRecord
+
+log = logging.getLogger(__name__)
 
 # --- what a terminal presents -------------------------------------------------------------
 
@@ -97,18 +104,47 @@ class IdempotencyRefused:
     in_progress: bool
 
 
+@dataclass(frozen=True)
+class NotBooked:
+    """The booking was rolled back: nothing was booked, and the terminal may try again.
+
+    `reason` is a `fvh.db.Failure` value: "timeout" (a lock or the database was busy for
+    too long), "conflict" (conflicts kept recurring) or "outage" (the database went away
+    before the commit, or a commit whose connection broke turned out not to have happened).
+    """
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unconfirmed:
+    """The connection broke during the commit and the database could not be asked
+    afterwards: the booking may have happened. Nobody may be told it failed."""
+
+
 Outcome = (
-    Booked | Blocked | Locked | Unknown | KeyRefused | ScopeRefused | Replayed | IdempotencyRefused
+    Booked
+    | Blocked
+    | Locked
+    | Unknown
+    | KeyRefused
+    | ScopeRefused
+    | Replayed
+    | IdempotencyRefused
+    | NotBooked
+    | Unconfirmed
 )
+
+# What the door answers to an outcome, (body, status): stored with the Idempotency-Key.
+Answer = Callable[[Outcome], tuple[Any, int]]
 
 
 @dataclass(frozen=True)
 class TapResult:
-    """The outcome, and the claimed idempotency record (if the request sent a key), which
-    the door completes with its answer before it commits."""
+    """The outcome, and how many times the booking transaction ran (1 without conflicts)."""
 
     outcome: Outcome
-    record: IdempotencyRecord | None = None
+    attempts: int = 0
 
 
 # --- the service --------------------------------------------------------------------------
@@ -120,13 +156,15 @@ def tap(
     presented: Presented,
     description: str,
     claim: idempotency.Claim | None = None,
+    *,
+    answer: Answer,
 ) -> TapResult:
-    """Book the default amount for what the terminal presented, once.
+    """Book the default amount for what the terminal presented, once, and commit.
 
     `api_key` is the key as presented, authenticated here in the same query that finds the
-    member. `claim` makes a retry return the first answer instead of booking again. The
-    key's use is committed on its own (`keys.record_use`); the booking is left to the caller
-    to commit, with the idempotency record.
+    member. `claim` makes a retry return the first answer instead of booking again: the
+    record is stored with `answer(outcome)` in the booking's transaction. The key's use is
+    noted in a transaction of its own, which never fails the tap.
     """
     if not api_key:
         return TapResult(KeyRefused())  # refused without asking the database
@@ -137,18 +175,85 @@ def tap(
     if not keys.scope_allows(key.scope, keys.SCOPE_TERMINAL):
         return TapResult(ScopeRefused())
     keys.record_use(session, key)
-    db.begin_write(session)
+
+    def booking() -> tuple[Outcome, ledger.Booking | None]:
+        db.begin_write(session)
+        return _claimed_booking(session, key, presented, found, description, claim, answer)
+
+    try:
+        done = db.run_transaction(session, booking)
+    except db.NotCommitted as exc:
+        log.warning("tap not booked (%s) after %d attempts", exc.failure.value, exc.attempts)
+        return TapResult(NotBooked(exc.failure.value), exc.attempts)
+    except db.CommitUncertain as exc:
+        outcome, booking_done = exc.result
+        return TapResult(_after_lost_commit(session, outcome, booking_done), exc.attempts)
+    outcome, _booking = done.result
+    return TapResult(outcome, done.attempts)
+
+
+def _claimed_booking(
+    session: Session,
+    key: keys.KeyIdentity,
+    presented: Presented,
+    found: Any,
+    description: str,
+    claim: idempotency.Claim | None,
+    answer: Answer,
+) -> tuple[Outcome, ledger.Booking | None]:
+    """One run of the booking transaction: the Idempotency-Key claimed, the member debited,
+    the answer stored with the key. Returns the outcome and the booking, if one was made."""
     record = None
     if claim is not None:
         try:
             earlier = idempotency.claim(session, key.id, claim)
         except (idempotency.KeyReusedWithOtherRequest, idempotency.RequestInProgress) as exc:
             in_progress = isinstance(exc, idempotency.RequestInProgress)
-            return TapResult(IdempotencyRefused(exc.message, in_progress))
+            return IdempotencyRefused(exc.message, in_progress), None
         if isinstance(earlier, idempotency.StoredResponse):
-            return TapResult(Replayed(earlier.status_code, earlier.body))
+            return Replayed(earlier.status_code, earlier.body), None
         record = earlier
-    return TapResult(_book(session, presented, found, description, key.actor()), record)
+    outcome, booking = _book(session, presented, found, description, key.actor())
+    if record is not None:
+        body, status = answer(outcome)
+        idempotency.complete(record, status, body)
+    return outcome, booking
+
+
+# After a lost commit: how often, and how long apart, the database is asked what happened.
+_LOOKUPS = 3
+_LOOKUP_PAUSE = 0.5
+
+
+def _after_lost_commit(
+    session: Session, outcome: Outcome, booking: ledger.Booking | None
+) -> Outcome:
+    """What really happened to a tap whose COMMIT lost its connection.
+
+    Without a booking (refused, unknown, replayed) nothing was at stake: the outcome stands.
+    A booking is looked up by its reference on a new connection: booked (with the balance
+    now) or not booked; if the database can't be asked, the answer says it is unknown.
+    """
+    if booking is None:
+        return outcome
+    for lookup in range(_LOOKUPS):
+        if lookup:
+            time.sleep(_LOOKUP_PAUSE)
+        try:
+            found = ledger.find_booking(session, booking)
+            session.commit()
+        except DBAPIError as exc:
+            session.rollback()
+            log.warning("after a lost commit, the booking's lookup failed: %s", exc.orig)
+            continue
+        if found is None:
+            log.warning("a lost commit did not happen: booking %s not booked", booking.ref)
+            return NotBooked(db.Failure.OUTAGE.value)
+        log.warning("a lost commit happened: booking %s booked", booking.ref)
+        assert isinstance(outcome, Booked)
+        return Booked(outcome.first_name, found.amount_cents, found.balance_cents, outcome.system)
+    log.error("after a lost commit, booking %s could not be looked up", booking.ref)
+    return Unconfirmed()
 
 
 def _lookup(presented: Presented) -> db.Lookup[Any]:
@@ -159,7 +264,7 @@ def _lookup(presented: Presented) -> db.Lookup[Any]:
 
 def _book(
     session: Session, presented: Presented, found: Any, description: str, actor: Actor
-) -> Outcome:
+) -> tuple[Outcome, ledger.Booking | None]:
     """The debit of the member found (token or code); an unknown token is recorded."""
     if found is not None:
         read, system = found  # a TokenOwner (by token) or an AccountHolder (by code)
@@ -175,15 +280,16 @@ def _book(
                 token_id=token.token_id if token is not None else None,
             )
         except MemberLocked as exc:
-            return Locked(exc.first_name)
+            return Locked(exc.first_name), None
         except BelowMinimum as exc:
-            return Blocked(exc.first_name, exc.balance_cents, system)
+            return Blocked(exc.first_name, exc.balance_cents, system), None
         except (TokenNotFound, MemberNotFound):
             pass  # removed or moved since it was read: unknown now
         else:
             if token is not None:
                 tokens.note_use(session, token)
-            return Booked(member.first_name, booking.amount_cents, booking.balance_cents, system)
+            booked = Booked(member.first_name, booking.amount_cents, booking.balance_cents, system)
+            return booked, booking
     if isinstance(presented, ByToken):
         tokens.record_unknown_scan(session, presented.data, description)
-    return Unknown()
+    return Unknown(), None

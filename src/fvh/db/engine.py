@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import sqlite3
 import threading
@@ -19,12 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import (
-    DBAPIError,
-    DisconnectionError,
-    InterfaceError,
-    OperationalError,
-)
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fvh.db.sqlite_writers import QueuedConnection
@@ -38,7 +34,23 @@ READ_ONLY_OPTION = "fvh_read_only"
 SQLITE_BUSY_TIMEOUT_MS = 8000
 
 
-def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds on the servers (MariaDB/MySQL, PostgreSQL) for every transaction of an engine.
+
+    A statement waits at most `lock` seconds for a row or table lock and runs at most
+    `statement` seconds; then the server cancels it and the transaction is rolled back. The
+    served app sets both well under a terminal's 10 s, so that a booking is never committed
+    after the terminal gave up. The command line runs without them (migrations, imports).
+    """
+
+    lock: float = 2.0
+    statement: float = 5.0
+
+
+def create_db_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, timeouts: Timeouts | None = None
+) -> Engine:
     """Create an engine with the settings each backend needs for holding money."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -65,13 +77,41 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
         kwargs["pool_reset_on_return"] = None  # `_reset_mysql` instead
     elif backend == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": 5}
+        if timeouts is not None:  # set by the server when the connection starts: no round trip
+            kwargs["connect_args"]["options"] = (
+                f"-c lock_timeout={_ms(timeouts.lock)} "
+                f"-c statement_timeout={_ms(timeouts.statement)}"
+            )
     engine = create_engine(url, **kwargs)
     _ping_idle_connections(engine)
     if backend in {"mysql", "mariadb"}:
         event.listen(engine, "reset", _reset_mysql)
         if parsed.get_driver_name() == "mysqlconnector":
             _configure_mysql_connector(engine)
+        if timeouts is not None:
+            _bound_mysql_waits(engine, timeouts)
     return engine
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _bound_mysql_waits(engine: Engine, timeouts: Timeouts) -> None:
+    """Set a new connection's lock waits (row locks and metadata locks, such as a
+    `FLUSH TABLES … WITH READ LOCK`: both default to a day or more) and, on MariaDB, its
+    statement time."""
+    lock = max(1, math.ceil(timeouts.lock))  # whole seconds only
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        settings = f"innodb_lock_wait_timeout = {lock}, lock_wait_timeout = {lock}"
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT VERSION()")
+        if "mariadb" in str(cursor.fetchone()[0]).lower():
+            settings += f", max_statement_time = {timeouts.statement:g}"
+        cursor.execute(f"SET SESSION {settings}")
+        cursor.close()
 
 
 def _create_private_file(path: Path) -> None:
@@ -148,7 +188,38 @@ def _quiet_mysql_connection() -> type | None:
         def is_connected(self) -> bool:
             return not self.is_closed()
 
+        # The C extension's commit and rollback let its own exception out, which is no
+        # DB-API error: SQLAlchemy would pass it on unsorted, and a connection lost during
+        # COMMIT would look like a bug (a 500) instead of an uncertain commit.
+        def commit(self) -> None:
+            with _as_driver_error():
+                super().commit()
+
+        def rollback(self) -> None:
+            with _as_driver_error():
+                super().rollback()
+
     return QuietConnection
+
+
+@contextlib.contextmanager
+def _as_driver_error() -> Iterator[None]:
+    """Re-raise an error of mysql-connector's C extension as the library's DB-API error of
+    the same number (`get_mysql_exception`, as the library does for statements)."""
+    from mysql.connector import errors
+
+    try:
+        yield
+    except errors.Error:
+        raise
+    except Exception as exc:
+        errno = getattr(exc, "errno", None)
+        if not isinstance(errno, int):
+            raise
+        message = getattr(exc, "msg", None) or str(exc)
+        raise errors.get_mysql_exception(
+            errno, msg=message, sqlstate=getattr(exc, "sqlstate", None)
+        ) from exc
 
 
 def _configure_mysql_connector(engine: Engine) -> None:
@@ -200,18 +271,6 @@ def _configure_sqlite(engine: Engine) -> None:
             _begin_writer(dbapi_connection)
         else:  # an in-memory database: one connection, nobody to queue with
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-# MySQL client errors (CR_*) for a server that can't be reached or went away. Which DB-API
-# class carries them differs between mysql-connector versions (InterfaceError, DatabaseError).
-_MYSQL_UNREACHABLE = frozenset({2002, 2003, 2005, 2006, 2013, 2055})
-
-
-def is_outage(exc: DBAPIError) -> bool:
-    """Whether a driver error means the database is unreachable (rather than a failed query)."""
-    if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
-        return True
-    return getattr(exc.orig, "errno", None) in _MYSQL_UNREACHABLE
 
 
 def _begin_writer(dbapi_connection: QueuedConnection) -> None:
@@ -290,9 +349,9 @@ def begin_write(session: Session) -> None:
 class Database:
     """An engine plus its session factory."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, timeouts: Timeouts | None = None) -> None:
         self.url = url
-        self.engine = create_db_engine(url, pool_size=pool_size)
+        self.engine = create_db_engine(url, pool_size=pool_size, timeouts=timeouts)
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
 
     @contextlib.contextmanager

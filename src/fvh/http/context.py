@@ -25,7 +25,11 @@ def init_app(app: Flask, config: Config, database: Database | None = None) -> No
     """
     app.config["FVH"] = config
     if database is None:
-        database = Database(config.resolved_database_url, pool_size=config.mysql_pool_size)
+        database = Database(
+            config.resolved_database_url,
+            pool_size=config.mysql_pool_size,
+            timeouts=db.Timeouts(config.db_lock_timeout, config.db_statement_timeout),
+        )
     app.extensions[_DATABASE] = database
     app.teardown_appcontext(_close_session)
 

@@ -32,6 +32,10 @@ BOOKINGS = Counter(
     "Terminal booking requests by endpoint and outcome.",
     ["endpoint", "outcome"],
 )
+BOOKING_RETRIES = Counter(
+    "fvh_booking_retries_total",
+    "Booking transactions run again after a conflict (deadlock, Galera certification).",
+)
 REQUEST_LATENCY = Histogram(
     "fvh_request_duration_seconds",
     "Time to answer a request, by endpoint and status class.",
@@ -40,8 +44,11 @@ REQUEST_LATENCY = Histogram(
 )
 
 
-def booking_outcome(endpoint: str, status: int, body: dict[str, Any]) -> None:
-    """Count a booking answer: booked, block, locked, unknown or error."""
+def booking_outcome(endpoint: str, status: int, body: dict[str, Any], attempts: int = 1) -> None:
+    """Count a booking answer (booked, block, locked, unknown or error) and the runs of its
+    transaction beyond the first (after conflicts)."""
+    if attempts > 1:
+        BOOKING_RETRIES.inc(attempts - 1)
     if status == 200 and "saldo" in body:
         outcome = "booked"
     elif body.get("action") in ("block", "locked"):
