@@ -228,13 +228,14 @@ class TokenPage:
 
 
 def list_assigned(session: Session, *, limit: int = 50, offset: int = 0) -> TokenPage:
-    """Every member's tokens, by owner name, the owner loaded in the same query."""
+    """Every member's tokens, by owner in the German order of names, the owner loaded in
+    the same query."""
     total = session.scalar(select(func.count()).select_from(Token)) or 0
     query = (
         select(Token)
         .join(Token.member)
         .options(contains_eager(Token.member))
-        .order_by(Member.last_name, Member.first_name, Member.id, Token.id)
+        .order_by(Member.sort_key, Member.id, Token.id)
         .limit(limit)
         .offset(offset)
     )
