@@ -132,15 +132,15 @@ class Server:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise AssertionError(f"fvh serve exited:\n{self.log_text(self.starts)}")
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=3)
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=3)
                 connection.request("GET", "/api/health")
                 if connection.getresponse().status == 200:
-                    connection.close()
                     return
-                connection.close()
             except (OSError, http.client.HTTPException):
-                pass
+                pass  # not listening yet, or the workers are still starting
+            finally:
+                connection.close()
             time.sleep(0.1)
         raise AssertionError(f"fvh serve did not come up:\n{self.log_text(self.starts)}")
 

@@ -3,7 +3,7 @@
 An operator's `FLUSH TABLES ... WITH READ LOCK` (a backup tool, say) on MariaDB, or a
 `LOCK TABLE ... IN ACCESS EXCLUSIVE MODE` on PostgreSQL, holds the booking tables for
 HOLD seconds, longer than the terminals' 10 s. FVH bounds its lock waits and statements
-(FVH_DB_LOCK_TIMEOUT / FVH_DB_STATEMENT_TIMEOUT), so each tap meanwhile is answered 503
+(DB_LOCK_TIMEOUT / DB_STATEMENT_TIMEOUT), so each tap meanwhile is answered 503
 with Retry-After before the terminal gives up, and rolled back: when the lock is released,
 nothing is booked that a terminal was told failed or never heard about. Taps after the
 release book again.
@@ -35,8 +35,8 @@ from tests.faults.served import (
 )
 
 HOLD = 12.0
-LOCK_TIMEOUT = 2  # FVH_DB_LOCK_TIMEOUT, seconds
-STATEMENT_TIMEOUT = 5  # FVH_DB_STATEMENT_TIMEOUT, seconds
+LOCK_TIMEOUT = 2  # DB_LOCK_TIMEOUT, seconds (the default)
+STATEMENT_TIMEOUT = 5  # DB_STATEMENT_TIMEOUT, seconds (the default)
 TERMINALS = 4
 ENGINES = [
     pytest.param(
@@ -98,8 +98,8 @@ def test_taps_during_a_long_table_lock_are_refused_in_time(engine: str, tmp_path
     with own_database(engine, tmp_path) as url:
         env = {
             **served_env(url, tmp_path / "data"),
-            "FVH_DB_LOCK_TIMEOUT": str(LOCK_TIMEOUT),
-            "FVH_DB_STATEMENT_TIMEOUT": str(STATEMENT_TIMEOUT),
+            "DB_LOCK_TIMEOUT": str(LOCK_TIMEOUT),
+            "DB_STATEMENT_TIMEOUT": str(STATEMENT_TIMEOUT),
         }
         codes, key = prepare(env)
         server = Server(env, free_port(), tmp_path)
