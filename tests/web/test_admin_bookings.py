@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import threading
 
 from sqlalchemy import func, select
 
@@ -89,31 +91,93 @@ def test_locked_member_can_still_get_a_deposit(admin_browser, build):
     assert build.balance(locked.code) == 1000
 
 
-def test_bulk_booking_books_everyone_selected(admin_browser, build, database):
-    one = build.member(code="3000000003")
-    two = build.member(code="3000000004")
-    three = build.member(code="3000000005")
+def _form_token(html: str) -> str:
+    match = re.search(r'<input[^>]* name="form_token"[^>]* value="([^"]+)"', html)
+    assert match, "the form carries a one-time token"
+    return match.group(1)
+
+
+def test_bulk_booking_previews_then_books_everyone_selected(admin_browser, build, database):
+    people = [build.member(code=f"300000000{n}", first_name=f"P{n}") for n in range(3, 8)]
+    chosen = [str(m.id) for m in people[:4]]
+    form = {"amount": "-7,50", "description": "Grillfest", "member_ids": chosen}
+    preview = admin_browser.post("/admin/bookings/bulk", form, page="/admin/bookings/bulk")
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200
+    assert "4 Mitglieder × -7,50\xa0€ = -30,00\xa0€" in html
+    assert "Grillfest" in html and "P3 Muster" in html and "P7 Muster" not in html
+    assert _entries(database) == 0  # the preview books nothing
+    for member_id in chosen:
+        assert f'name="member_ids" value="{member_id}"' in html
+    # "Ändern" goes back to the filled-in form, still booking nothing.
+    back = admin_browser.post(
+        "/admin/bookings/bulk", {**form, "back": "1", "confirm": "1"}, page="/admin/bookings/bulk"
+    )
+    assert back.status_code == 200 and 'value="-7,50"' in back.get_data(as_text=True)
+    assert _entries(database) == 0
+    token = _form_token(html)
     response = admin_browser.post(
         "/admin/bookings/bulk",
-        {"amount": "-2", "description": "Grillfest", "member_ids": [str(one.id), str(two.id)]},
+        {**form, "confirm": "1", "form_token": token},
         page="/admin/bookings/bulk",
     )
     assert response.status_code == 302
-    assert build.balance(one.code) == -200
-    assert build.balance(two.code) == -200
-    assert build.balance(three.code) == 0
+    assert [build.balance(m.code) for m in people] == [-750, -750, -750, -750, 0]
+
+
+def test_bulk_booking_preview_of_one_member_in_english(admin_browser, build):
+    one = build.member(code="3000000003")
+    admin_browser.post("/language", {"language": "en"})
+    preview = admin_browser.post(
+        "/admin/bookings/bulk",
+        {"amount": "2.50", "description": "x", "member_ids": [str(one.id)]},
+        page="/admin/bookings/bulk",
+    )
+    assert "1 member × €2.50 = €2.50" in preview.get_data(as_text=True)
+
+
+def test_bulk_booking_hides_admins_unless_asked(admin_browser, admin, build):
+    member = build.member(code="3000000003")
+    html = admin_browser.get("/admin/bookings/bulk").get_data(as_text=True)
+    assert f'value="{member.id}"' in html
+    assert f'name="member_ids" value="{admin.id}"' not in html
+    assert "Administratoren sind ausgeblendet" in html
+    shown = admin_browser.get("/admin/bookings/bulk?admins=1").get_data(as_text=True)
+    assert f'name="member_ids" value="{admin.id}"' in shown
+
+
+def test_bulk_booking_sent_twice_books_once(admin_browser, build, database):
+    one = build.member(code="3000000003")
+    two = build.member(code="3000000004")
+    page = admin_browser.get("/admin/bookings/bulk").get_data(as_text=True)
+    form = {
+        "amount": "-2",
+        "description": "Grillfest",
+        "member_ids": [str(one.id), str(two.id)],
+        "confirm": "1",
+        "form_token": _form_token(page),
+    }
+    first = admin_browser.post("/admin/bookings/bulk", form, page="/admin/bookings/bulk")
+    second = admin_browser.post("/admin/bookings/bulk", form, page="/admin/bookings/bulk")
+    assert first.status_code == 302 and second.status_code == 303
+    assert build.balance(one.code) == -200 and build.balance(two.code) == -200
+    assert _entries(database) == 2
+    html = admin_browser.get(second.headers["Location"]).get_data(as_text=True)
+    assert "Dieses Formular wurde schon abgeschickt; es wurde nur einmal gebucht." in html
 
 
 def test_bulk_booking_is_all_or_nothing(admin_browser, build, database):
     one = build.member(code="3000000003")
-    response = admin_browser.post(
-        "/admin/bookings/bulk",
-        {"amount": "5", "description": "Umlage", "member_ids": [str(one.id), "999999"]},
-        page="/admin/bookings/bulk",
-    )
-    assert response.status_code == 400
-    assert "Nichts wurde gebucht" in response.get_data(as_text=True)
-    assert _entries(database) == 0
+    for confirm in ({}, {"confirm": "1"}):
+        response = admin_browser.post(
+            "/admin/bookings/bulk",
+            {"amount": "5", "description": "Umlage", "member_ids": [str(one.id), "999999"]}
+            | confirm,
+            page="/admin/bookings/bulk",
+        )
+        assert response.status_code == 400
+        assert "Nichts wurde gebucht" in response.get_data(as_text=True)
+        assert _entries(database) == 0
     response = admin_browser.post(
         "/admin/bookings/bulk",
         {"amount": "5", "description": "Umlage"},
@@ -123,21 +187,109 @@ def test_bulk_booking_is_all_or_nothing(admin_browser, build, database):
     assert _entries(database) == 0
 
 
-def test_reverse_a_booking_once(admin_browser, build, database):
-    member = build.member(code="3000000003", balance_cents=500)
+def test_reverse_asks_first_naming_member_and_amount(admin_browser, build, database):
+    member = build.member(code="3000000003", first_name="Öznur", balance_cents=500)
     with database.session() as session:
         entry_id = session.scalar(select(Transaction.id))
     url = f"/admin/transactions/{entry_id}/reverse"
-    response = admin_browser.post(url, {"next": "/admin/journal"}, page="/admin/journal")
+    asked = admin_browser.post(url, {"next": "/admin/journal"}, page="/admin/journal")
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 200
+    assert f"Buchung #{entry_id} von Öznur Muster über 5,00\xa0€" in html
+    assert "Gegenbuchung über -5,00\xa0€" in html
+    assert 'name="next" value="/admin/journal"' in html and 'name="confirm" value="1"' in html
+    assert build.balance(member.code) == 500 and _entries(database) == 1
+    response = admin_browser.post(
+        url, {"next": "/admin/journal", "confirm": "1"}, page="/admin/journal"
+    )
     assert response.headers["Location"] == "/admin/journal"
     assert build.balance(member.code) == 0
     html = admin_browser.get("/admin/journal").get_data(as_text=True)
     assert "Storno: Startguthaben" in html
     assert "storniert" in html
-    response = admin_browser.post(url, page="/admin/journal", follow_redirects=True)
-    assert "bereits storniert" in response.get_data(as_text=True)
+    again = admin_browser.post(url, {"confirm": "1"}, page="/admin/journal", follow_redirects=True)
+    assert "bereits storniert" in again.get_data(as_text=True)
     assert build.balance(member.code) == 0
     assert admin_browser.post("/admin/transactions/999999/reverse").status_code == 404
+
+
+def test_member_booking_sent_twice_books_once(admin_browser, member, build, database):
+    page = f"/admin/members/{member.id}"
+    token = _form_token(admin_browser.get(page).get_data(as_text=True))
+    form = {"kind": "deposit", "amount": "20", "description": "", "form_token": token}
+    first = admin_browser.post(f"{page}/book", form, page=page)
+    second = admin_browser.post(f"{page}/book", form, page=page)
+    assert first.status_code == 302 and second.status_code == 303
+    assert build.balance(member.code) == 2000 and _entries(database) == 1
+    html = admin_browser.get(second.headers["Location"]).get_data(as_text=True)
+    assert "Dieses Formular wurde schon abgeschickt; es wurde nur einmal gebucht." in html
+    # A form refused for a typo keeps its token usable for the corrected form.
+    token = _form_token(admin_browser.get(page).get_data(as_text=True))
+    refused = admin_browser.post(
+        f"{page}/book", {**form, "amount": "1.000", "form_token": token}, page=page
+    )
+    assert refused.status_code == 400 and _form_token(refused.get_data(as_text=True)) == token
+    admin_browser.post(
+        f"{page}/book", {**form, "amount": "1.000,00", "form_token": token}, page=page
+    )
+    assert build.balance(member.code) == 102000 and _entries(database) == 2
+
+
+def test_two_identical_booking_posts_at_once_book_once(app, admin_browser, member, build):
+    """A double submit whose requests overlap: the second waits for the first's token row
+    and is refused; exactly one booking, and no error page."""
+    page = f"/admin/members/{member.id}"
+    html = admin_browser.get(page).get_data(as_text=True)
+    form = {
+        "csrf_token": re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)[1],
+        "kind": "deposit",
+        "amount": "20",
+        "form_token": _form_token(html),
+    }
+    cookie = admin_browser.client.get_cookie("fvh_session").value
+    start = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def send() -> None:
+        client = app.test_client()
+        client.set_cookie("fvh_session", cookie)
+        start.wait(timeout=10)
+        statuses.append(client.post(f"{page}/book", data=form).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(statuses) == [302, 303]
+    assert build.balance(member.code) == 2000
+
+
+def test_deposit_presets_and_the_kind_switch(admin_browser, member, build, database):
+    page = f"/admin/members/{member.id}"
+    html = admin_browser.get(page).get_data(as_text=True)
+    for value in ("10,00", "20,00", "50,00"):
+        assert f'name="preset" value="{value}"' in html
+    assert re.search(r'<input checked [^>]*value="deposit"', html)  # it starts as a deposit
+    assert 'placeholder="Einzahlung"' in html
+    post = lambda data: admin_browser.post(f"{page}/book", data, page=page)  # noqa: E731
+    assert post({"kind": "deposit", "preset": "20,00", "amount": ""}).status_code == 302
+    assert build.balance(member.code) == 2000
+    with database.session() as session:
+        assert session.scalar(select(Transaction.description)) == "Einzahlung"
+    post({"kind": "debit", "amount": "1,50", "description": "Strich vergessen"})
+    post({"kind": "credit", "amount": "0,50", "description": "Doppelt gebucht"})
+    assert build.balance(member.code) == 1900
+    for data, message in (
+        ({"kind": "deposit", "amount": "-5"}, "Bitte ohne Vorzeichen"),
+        ({"kind": "deposit", "amount": ""}, "Bitte einen Betrag angeben."),
+        ({"kind": "refund", "amount": "5"}, "Bitte Einzahlung oder Korrektur wählen."),
+        ({"kind": "debit", "amount": "5", "description": ""}, "Bitte eine Beschreibung angeben."),
+    ):
+        response = post(data)
+        assert response.status_code == 400, data
+        assert message in response.get_data(as_text=True), data
+    assert build.balance(member.code) == 1900 and _entries(database) == 3
 
 
 def _book(database, member_id: int, cents: int, text: str) -> None:

@@ -241,6 +241,23 @@ def test_delete_needs_the_typed_code(admin_browser, member, database):
     assert _member(database, member.code) is None
 
 
+def test_delete_says_the_bookings_go_too_and_offers_their_csv(admin_browser, build, database):
+    member = build.member(code="3000000003", first_name="Jörg", balance_cents=1250)
+    build.member(code="3000000004", balance_cents=700)
+    url = f"/admin/members/{member.id}/delete"
+    html = admin_browser.get(url).get_data(as_text=True)
+    assert "Jörg Muster wird gelöscht, mit allen Tokens und 1 Buchung" in html
+    assert "verschwindet aus dem Journal (Guthaben: 12,50\xa0€)" in html
+    csv_url = f"/admin/journal.csv?member={member.code}"
+    assert f'id="export-first" href="{csv_url}"' in html
+    rows = admin_browser.get(csv_url).get_data(as_text=True).splitlines()
+    assert len(rows) == 2 and member.code in rows[1]  # exactly the bookings that go
+    assert _member(database, member.code) is not None
+    fresh = build.member(code="3000000005")
+    html = admin_browser.get(f"/admin/members/{fresh.id}/delete").get_data(as_text=True)
+    assert "mit allen Tokens und 0 Buchungen" in html and 'id="export-first"' not in html
+
+
 @pytest.fixture
 def count_queries(database):
     """Count the SQL statements the app sends while the block runs."""

@@ -120,12 +120,12 @@ def test_delete_api_client_needs_its_name(admin_browser, database):
 
 def test_settings_page_updates_the_settings(admin_browser, database):
     html = admin_browser.get("/admin/settings").get_data(as_text=True)
-    assert 'value="-1,00"' in html  # the language's decimal sign
+    assert 'value="1,00"' in html  # the price of a tap, with the language's decimal sign
     response = admin_browser.post(
         "/admin/settings",
         {
             "organisation_name": "FF Musterdorf",
-            "default_amount": "-1,50",
+            "default_amount": "1,50",
             "min_balance": "-10",
             "currency": "EUR",
             "decimals": "2",
@@ -138,6 +138,27 @@ def test_settings_page_updates_the_settings(admin_browser, database):
     assert current.default_amount_cents == -150
     assert current.min_balance_cents == -1000
     assert "FF Musterdorf" in admin_browser.get("/admin/").get_data(as_text=True)
+    assert 'value="1,50"' in admin_browser.get("/admin/settings").get_data(as_text=True)
+
+
+def test_the_tap_price_is_entered_as_a_positive_price(admin_browser, database):
+    """The form asks for a price; the setting debits it. A minus written the old way is
+    the same price; zero is refused at the field."""
+    form = {"organisation_name": "F", "min_balance": "0", "currency": "EUR", "decimals": "2"}
+    for typed in ("2,50", "-2,50", "2,50 €"):
+        response = admin_browser.post(
+            "/admin/settings", {**form, "default_amount": typed}, page="/admin/settings"
+        )
+        assert response.status_code == 302, typed
+        with database.session() as session:
+            assert settings.load(session).default_amount_cents == -250
+    response = admin_browser.post(
+        "/admin/settings", {**form, "default_amount": "0"}, page="/admin/settings"
+    )
+    assert response.status_code == 400
+    assert "Bitte einen Preis über 0 eingeben" in response.get_data(as_text=True)
+    with database.session() as session:
+        assert settings.load(session).default_amount_cents == -250
 
 
 def test_settings_errors_are_shown_and_nothing_changes(admin_browser, database):
@@ -145,7 +166,7 @@ def test_settings_errors_are_shown_and_nothing_changes(admin_browser, database):
         "/admin/settings",
         {
             "organisation_name": "X",
-            "default_amount": "2",
+            "default_amount": "0",
             "min_balance": "0",
             "currency": "EUR",
             "decimals": "2",

@@ -11,9 +11,9 @@ from fvh.db.models import Transaction
 
 
 def test_settings_amounts_use_the_languages_decimal_sign(admin_browser):
-    assert 'value="-1,00"' in admin_browser.get("/admin/settings").get_data(as_text=True)
+    assert 'value="1,00"' in admin_browser.get("/admin/settings").get_data(as_text=True)
     admin_browser.client.set_cookie("fvh_lang", "en")
-    assert 'value="-1.00"' in admin_browser.get("/admin/settings").get_data(as_text=True)
+    assert 'value="1.00"' in admin_browser.get("/admin/settings").get_data(as_text=True)
 
 
 def test_audit_log_shows_fields_and_meaningful_targets(admin_browser, build, database):
@@ -34,7 +34,9 @@ def test_audit_log_shows_fields_and_meaningful_targets(admin_browser, build, dat
     admin_browser.post(f"{page}/book", {"amount": "5", "description": "Bar"}, page=page)
     with database.session() as session:
         entry_id = session.scalar(select(Transaction.id).where(Transaction.description == "Bar"))
-    admin_browser.post(f"/admin/transactions/{entry_id}/reverse", page="/admin/journal")
+    admin_browser.post(
+        f"/admin/transactions/{entry_id}/reverse", {"confirm": "1"}, page="/admin/journal"
+    )
 
     html = admin_browser.get("/admin/audit").get_data(as_text=True)
     assert '{"' not in html and "&#34;" not in html  # no raw JSON any more
@@ -50,7 +52,9 @@ def test_a_reversal_is_marked_as_such_and_only_the_original_looks_cancelled(
     build.member(code="3000000003", balance_cents=500)
     with database.session() as session:
         original = session.scalar(select(Transaction.id))
-    admin_browser.post(f"/admin/transactions/{original}/reverse", page="/admin/journal")
+    admin_browser.post(
+        f"/admin/transactions/{original}/reverse", {"confirm": "1"}, page="/admin/journal"
+    )
     html = admin_browser.get("/admin/journal").get_data(as_text=True)
     rows = dict(re.findall(r'<tr id="tx-(\d+)"( class="reversed")?>', html))
     assert rows[str(original)] == ' class="reversed"'

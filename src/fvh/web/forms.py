@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    HiddenField,
     IntegerField,
     PasswordField,
+    RadioField,
     SelectChoice,
     SelectField,
     StringField,
@@ -15,7 +19,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from fvh.core import passwords
+from fvh.core import form_tokens, passwords
 
 
 class LoginForm(FlaskForm):
@@ -63,8 +67,41 @@ class NewMemberForm(MemberForm):
 
 
 class BookingForm(FlaskForm):
+    """A booking; its hidden one-time token keeps a form sent twice from booking twice."""
+
     amount = StringField(_l("Betrag"), validators=[DataRequired(), Length(max=20)])
     description = StringField(_l("Beschreibung"), validators=[DataRequired(), Length(max=255)])
+    form_token = HiddenField()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.form_token.data:  # a new form; a form sent back keeps its token
+            self.form_token.data = form_tokens.new_token()
+
+
+class MemberBookingForm(BookingForm):
+    """A deposit or a correction for one member: the kind gives the sign, not a typed minus.
+
+    A preset fills in the amount of a deposit; the view checks both choices. Without a
+    kind (scripts of older versions) the amount keeps its typed sign.
+    """
+
+    kind = RadioField(
+        _l("Art"),
+        choices=[
+            SelectChoice("deposit", _l("Einzahlung")),
+            SelectChoice("credit", _l("Korrektur: gutschreiben")),
+            SelectChoice("debit", _l("Korrektur: abziehen")),
+        ],
+        validate_choice=False,
+    )
+    preset = RadioField(_l("Schnellauswahl"), choices=[], validate_choice=False)
+    amount = StringField(_l("Betrag"), validators=[Optional(), Length(max=20)])
+    description = StringField(
+        _l("Beschreibung"),
+        validators=[Optional(), Length(max=255)],
+        render_kw={"placeholder": _l("Einzahlung")},
+    )
 
 
 class ConfirmForm(FlaskForm):
@@ -95,7 +132,7 @@ class ApiKeyForm(FlaskForm):
 
 class SettingsForm(FlaskForm):
     organisation_name = StringField(_l("Name der Organisation"), validators=[DataRequired()])
-    default_amount = StringField(_l("Betrag pro Strich"), validators=[DataRequired()])
+    default_amount = StringField(_l("Preis pro Strich"), validators=[DataRequired()])
     min_balance = StringField(_l("Mindestguthaben"), validators=[DataRequired()])
     currency = StringField(_l("Währung"), validators=[DataRequired(), Length(max=12)])
     decimals = SelectField(

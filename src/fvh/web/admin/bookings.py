@@ -12,10 +12,10 @@ from decimal import Decimal
 from babel.numbers import format_decimal
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale, to_utc
+from flask_babel import get_locale, ngettext, to_utc
 from flask_babel import gettext as _
 
-from fvh.core import ledger, members
+from fvh.core import form_tokens, ledger, members
 from fvh.core.errors import DomainError, MemberNotFound, NotFound, ValidationError
 from fvh.db.models import Member, Transaction
 from fvh.http.context import db_session
@@ -23,8 +23,8 @@ from fvh.http.routing import parse_id
 from fvh.web import i18n
 from fvh.web.admin import bp, confirmation
 from fvh.web.admin.members import member_or_404, render_member
-from fvh.web.auth import admin_required, current_actor
-from fvh.web.forms import BookingForm
+from fvh.web.auth import admin_required, current_actor, current_member
+from fvh.web.forms import BookingForm, MemberBookingForm
 from fvh.web.outcome import attempt
 from fvh.web.paging import current_pager
 from fvh.web.views import safe_next
@@ -33,26 +33,52 @@ DELETE_ALL_WORD = "ALLE"
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+BOOKING_KINDS = ("deposit", "credit", "debit")
+
+
 def parse_booking_amount(form: BookingForm) -> int:
     return i18n.parse_money(form.amount.data)
+
+
+def _member_booking(form: MemberBookingForm) -> tuple[int, str]:
+    """The signed amount and the text of a member booking: the kind gives the sign.
+
+    A preset counts when no amount was typed. Without a kind the typed sign holds.
+    """
+    kind = form.kind.data or ""
+    if kind and kind not in BOOKING_KINDS:
+        raise ValidationError(_("Bitte Einzahlung oder Korrektur wählen."), "kind")
+    text = (form.amount.data or "").strip() or (form.preset.data or "").strip()
+    if not text:
+        raise ValidationError(_("Bitte einen Betrag angeben."), "amount")
+    cents = i18n.parse_money(text)
+    if kind and cents < 0:
+        raise ValidationError(
+            _("Bitte ohne Vorzeichen: die Art sagt, ob gutgeschrieben oder abgezogen wird."),
+            "amount",
+        )
+    description = (form.description.data or "").strip()
+    if kind == "deposit" and not description:
+        description = _("Einzahlung")
+    return (-cents if kind == "debit" else cents), description
 
 
 @bp.post("/members/<int:member_id>/book")
 @admin_required
 def member_book(member_id: int) -> ResponseReturnValue:
-    """A deposit (positive) or correction (either sign) for one member."""
+    """A deposit or a correction for one member, once per form (see `form_tokens`)."""
     member = member_or_404(member_id)
-    form = BookingForm()
+    form = MemberBookingForm()
     if not form.validate_on_submit():
         return render_member(member, booking_form=form, status=400)
+    session = db_session()
     with attempt(form) as outcome:
-        booking = ledger.book(
-            db_session(),
-            member.id,
-            parse_booking_amount(form),
-            form.description.data,
-            current_actor(),
-        )
+        cents, description = _member_booking(form)
+        form_tokens.use(session, current_member().id, form.form_token.data or "")
+        booking = ledger.book(session, member.id, cents, description, current_actor())
+    if isinstance(outcome.error, form_tokens.AlreadySubmitted):
+        # A double click: the first one booked; show the page it would have shown.
+        return redirect(url_for("admin.member_detail", member_id=member.id), code=303)
     if not outcome.ok:
         return render_member(member, booking_form=form, status=400)
     flash(
@@ -69,7 +95,12 @@ def member_book(member_id: int) -> ResponseReturnValue:
 @bp.route("/bookings/bulk", methods=["GET", "POST"])
 @admin_required
 def bulk_booking() -> ResponseReturnValue:
-    """The same booking for many members at once, all or nothing."""
+    """The same booking for many members at once, all or nothing, after a preview.
+
+    The first POST shows what will be booked ("4 Mitglieder × -7,50 € = -30,00 €"); its
+    confirmation books, once per form. Admins are listed only when asked for (`admins=1`)
+    or already chosen: "select all" should not book the treasurer's own account.
+    """
     session = db_session()
     form = BookingForm()
     selected = set()
@@ -79,25 +110,87 @@ def bulk_booking() -> ResponseReturnValue:
         except ValueError:
             abort(400)
     selected.discard(None)
-    if form.validate_on_submit():
+    confirm = confirmation.Confirmation()
+    if form.validate_on_submit() and not confirmation.going_back():
         with attempt(form, message=_bulk_error) as outcome:
             if not selected:
                 raise ValidationError(_("Bitte mindestens ein Mitglied auswählen."), "members")
-            bookings = ledger.book_many(
-                session,
-                selected,
-                parse_booking_amount(form),
-                form.description.data,
-                current_actor(),
-            )
-        if outcome.ok:
+            cents = parse_booking_amount(form)
+            if confirm.given():
+                form_tokens.use(session, current_member().id, form.form_token.data or "")
+                bookings = ledger.book_many(
+                    session, selected, cents, form.description.data, current_actor()
+                )
+            else:
+                chosen = _chosen_members(selected)
+        if isinstance(outcome.error, form_tokens.AlreadySubmitted):
+            return redirect(url_for("admin.journal"), code=303)
+        if outcome.ok and confirm.given():
             flash(_("%(count)d Buchungen ausgeführt.", count=len(bookings)), "success")
             return redirect(url_for("admin.journal"))
+        if outcome.ok:
+            return _bulk_preview(form, chosen, cents, confirm)
+
     everyone = members.search(session, sort="name", limit=None).rows
-    status = 400 if request.method == "POST" else 200
+    show_admins = request.values.get("admins") == "1"
+    everyone = [m for m in everyone if show_admins or not m.is_admin or m.id in selected]
+    status = 400 if request.method == "POST" and not confirmation.going_back() else 200
     return render_template(
-        "web/admin/bulk.html", form=form, members=everyone, selected=selected
+        "web/admin/bulk.html",
+        form=form,
+        members=everyone,
+        selected=selected,
+        show_admins=show_admins,
     ), status
+
+
+def _chosen_members(selected: set[int]) -> list[Member]:
+    """The members a bulk booking is for, by name; one gone meanwhile refuses it all."""
+    everyone = members.search(db_session(), sort="name", limit=None).rows
+    chosen = [m for m in everyone if m.id in selected]
+    if len(chosen) != len(selected):
+        raise MemberNotFound("a selected member does not exist")
+    return chosen
+
+
+def _bulk_preview(
+    form: BookingForm, chosen: list[Member], cents: int, confirm: confirmation.Confirmation
+) -> ResponseReturnValue:
+    """The confirmation page of a bulk booking: count × amount = total, and who."""
+    summary = ngettext(
+        "%(num)d Mitglied × %(amount)s = %(total)s",
+        "%(num)d Mitglieder × %(amount)s = %(total)s",
+        len(chosen),
+        amount=i18n.money(cents),
+        total=i18n.money(cents * len(chosen)),
+    )
+    fields = [
+        ("amount", form.amount.data or ""),
+        ("description", form.description.data or ""),
+        ("form_token", form.form_token.data or ""),
+        *(("member_ids", str(m.id)) for m in chosen),
+    ]
+    if request.values.get("admins") == "1":
+        fields.append(("admins", "1"))
+    return confirm.ask(
+        title=_("Sammelbuchung prüfen"),
+        warning=_("%(summary)s – „%(text)s“", summary=summary, text=form.description.data),
+        details=[
+            _(
+                "%(name)s (%(code)s): %(balance)s → %(after)s",
+                name=m.full_name,
+                code=m.code,
+                balance=i18n.money(m.balance_cents),
+                after=i18n.money(m.balance_cents + cents),
+            )
+            for m in chosen
+        ],
+        fields=fields,
+        button=_("Jetzt buchen"),
+        back=_("Ändern"),
+        cancel_url=url_for("admin.bulk_booking"),
+        danger=False,
+    )
 
 
 def _bulk_error(exc: DomainError) -> str | None:
@@ -110,6 +203,28 @@ def _bulk_error(exc: DomainError) -> str | None:
 @bp.post("/transactions/<int:transaction_id>/reverse")
 @admin_required
 def reverse(transaction_id: int) -> ResponseReturnValue:
+    """Reverse a booking after the admin saw whose and how much (a counter-entry, once)."""
+    target = request.form.get("next", "")
+    confirm = confirmation.Confirmation()
+    if not confirm.given():
+        entry = db_session().get(Transaction, transaction_id)
+        if entry is None:
+            abort(404)
+        return confirm.ask(
+            title=_("Buchung stornieren"),
+            warning=_(
+                "Buchung #%(id)d von %(name)s über %(amount)s („%(text)s“) stornieren? "
+                "Eine Gegenbuchung über %(counter)s wird angelegt.",
+                id=entry.id,
+                name=entry.member.full_name,
+                amount=i18n.money(entry.amount_cents),
+                text=entry.description,
+                counter=i18n.money(-entry.amount_cents),
+            ),
+            button=_("Stornieren"),
+            fields=[("next", target)],
+            cancel_url=safe_next(target, url_for("admin.journal")),
+        )
     with attempt() as outcome:
         try:
             booking = ledger.reverse(db_session(), transaction_id, current_actor())
@@ -119,7 +234,6 @@ def reverse(transaction_id: int) -> ResponseReturnValue:
         flash(
             _("Buchung storniert (%(amount)s).", amount=i18n.money(booking.amount_cents)), "success"
         )
-    target = request.form.get("next", "")
     return redirect(safe_next(target, url_for("admin.journal")))
 
 

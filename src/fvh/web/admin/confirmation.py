@@ -9,12 +9,15 @@ e.g. the member's code, checked here and not in the browser. Both use one page.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from fvh.web.forms import ConfirmForm
 
 CONFIRM_FIELD = "confirm"
+BACK_FIELD = "back"
 
 
 class Confirmation:
@@ -47,8 +50,18 @@ class Confirmation:
         cancel_url: str,
         button: str | None = None,
         export_url: str | None = None,
+        fields: Iterable[tuple[str, str]] = (),
+        details: Iterable[str] = (),
+        back: str | None = None,
+        danger: bool = True,
     ) -> ResponseReturnValue:
-        """The confirmation page; its form repeats the request to this URL, confirmed."""
+        """The confirmation page; its form repeats the request to this URL, confirmed.
+
+        `fields` are the request's own form values, sent again as hidden fields (a preview
+        asks about exactly what was entered); `details` are lines listed under the warning.
+        `back` labels a button that sends the fields without the confirmation, with
+        `BACK_FIELD`, so that the view shows its form again, filled in.
+        """
         return render_template(
             "web/admin/confirm.html",
             title=title,
@@ -60,7 +73,17 @@ class Confirmation:
             confirm_field=CONFIRM_FIELD,
             cancel_url=cancel_url,
             export_url=export_url,
+            fields=list(fields),
+            details=list(details),
+            back=back,
+            back_field=BACK_FIELD,
+            danger=danger,
         )
+
+
+def going_back() -> bool:
+    """Whether the admin chose to change the request on its confirmation page."""
+    return request.method == "POST" and request.form.get(BACK_FIELD) == "1"
 
 
 def _this_url() -> str:

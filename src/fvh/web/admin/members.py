@@ -9,6 +9,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from fvh.core import ledger, members, notify, registration
@@ -19,7 +20,7 @@ from fvh.web import i18n
 from fvh.web.account import public_links
 from fvh.web.admin import bp, confirmation
 from fvh.web.auth import admin_required, current_actor, current_member
-from fvh.web.forms import BookingForm, MemberForm, NewMemberForm, TokenForm
+from fvh.web.forms import MemberBookingForm, MemberForm, NewMemberForm, TokenForm
 from fvh.web.outcome import attempt
 
 
@@ -86,7 +87,7 @@ def member_detail(member_id: int) -> ResponseReturnValue:
 
 def render_member(
     member: Member,
-    booking_form: BookingForm | None = None,
+    booking_form: MemberBookingForm | None = None,
     token_form: TokenForm | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
@@ -98,7 +99,7 @@ def render_member(
         entries=page.rows,
         entries_total=page.total,
         reversed_ids=page.reversed_ids,
-        booking_form=booking_form or BookingForm(formdata=None),
+        booking_form=booking_form or MemberBookingForm(formdata=None, kind="deposit"),
         token_form=token_form or TokenForm(formdata=None),
         is_self=member.id == current_member().id,
     )
@@ -224,13 +225,21 @@ def member_delete(member_id: int) -> ResponseReturnValue:
             return redirect(url_for("admin.member_detail", member_id=member_id))
         flash(_("Mitglied %(label)s gelöscht.", label=label), "success")
         return redirect(url_for("admin.dashboard"))
+    bookings = ledger.journal(
+        db_session(), ledger.JournalFilter(member_id=member.id), limit=0
+    ).total
     return confirm.ask(
         title=_("Mitglied löschen"),
-        warning=_(
-            "%(name)s wird mit allen Tokens und Buchungen gelöscht (Guthaben: %(balance)s). "
-            "Das lässt sich nicht rückgängig machen.",
+        warning=ngettext(
+            "%(name)s wird gelöscht, mit allen Tokens und %(num)d Buchung; sie verschwindet "
+            "aus dem Journal (Guthaben: %(balance)s). Das lässt sich nicht rückgängig machen.",
+            "%(name)s wird gelöscht, mit allen Tokens und %(num)d Buchungen; sie verschwinden "
+            "aus dem Journal (Guthaben: %(balance)s). Das lässt sich nicht rückgängig machen.",
+            bookings,
             name=member.full_name,
             balance=i18n.money(member.balance_cents),
         ),
         cancel_url=url_for("admin.member_detail", member_id=member.id),
+        # The CSV of exactly the bookings that go with the member.
+        export_url=url_for("admin.journal_csv", member=member.code) if bookings else None,
     )

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from fvh.core import audit, system_settings
-from fvh.core.errors import DomainError
+from fvh.core.errors import DomainError, ValidationError
 from fvh.db.models import AuditEntry, Member, Transaction
 from fvh.http.context import db_session
 from fvh.web import i18n
@@ -44,7 +44,8 @@ def settings() -> ResponseReturnValue:
     form = SettingsForm()
     if request.method == "GET":
         form.organisation_name.data = current.organisation_name
-        form.default_amount.data = i18n.amount_input(current.default_amount_cents)
+        # A tap debits the price: shown and typed as the positive price of one tally mark.
+        form.default_amount.data = i18n.amount_input(-current.default_amount_cents)
         form.min_balance.data = i18n.amount_input(current.min_balance_cents)
         form.currency.data = current.currency
         form.decimals.data = str(current.decimals)
@@ -58,9 +59,7 @@ def settings() -> ResponseReturnValue:
                 session,
                 current_actor(),
                 organisation_name=(form.organisation_name.data or "").strip(),
-                default_amount_cents=i18n.parse_money(
-                    form.default_amount.data, decimals=decimals, field="default_amount"
-                ),
+                default_amount_cents=-_tap_price(form, decimals),
                 min_balance_cents=i18n.parse_money(
                     form.min_balance.data, decimals=decimals, field="min_balance"
                 ),
@@ -79,6 +78,19 @@ def settings() -> ResponseReturnValue:
             return redirect(url_for("admin.settings"))
     status = 400 if form.errors else 200
     return render_template("web/admin/settings.html", form=form), status
+
+
+def _tap_price(form: SettingsForm, decimals: int) -> int:
+    """The price of one tap as typed, a positive amount; the setting stores its debit.
+
+    A minus (how this field was written before) changes nothing: a tap always debits.
+    """
+    price = abs(
+        i18n.parse_money(form.default_amount.data, decimals=decimals, field="default_amount")
+    )
+    if price == 0:
+        raise ValidationError(_("Bitte einen Preis über 0 eingeben, z. B. 1,50."), "default_amount")
+    return price
 
 
 def _settings_field(exc: DomainError) -> str | None:
