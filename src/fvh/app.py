@@ -12,7 +12,7 @@ from flask import Flask
 from fvh.config import Config, load_config
 from fvh.core import passwords
 from fvh.db import Database
-from fvh.http import context, observability, security
+from fvh.http import context, limits, observability, security
 from fvh.http.cookies import CookieSessionInterface
 from fvh.http.routing import IdConverter
 
@@ -55,6 +55,7 @@ def create_app(
     context.init_app(app, settings, database)
     observability.init_app(app)
     security.init_headers(app)
+    limits.init_app(app)
     security.init_proxy(app, settings)
 
     from fvh import api, web

@@ -308,3 +308,36 @@ def test_the_spelled_out_spaces_are_what_strip_drops():
     assert {c for c in every if c.isspace()} == {
         c for c in map(chr, range(0x110000)) if spelled.fullmatch(c)
     }
+
+
+# --- the request's head (fvh.http.limits) -------------------------------------------------
+
+
+def test_head_limits_apply_in_the_app(client):
+    """The app itself refuses an over-long line, over-large or too many headers and control
+    characters in a header (under any WSGI server): JSON on API paths, plain text on GUI
+    paths. Exactly at a limit the request passes. (Served: tests/ops/test_serve.py.)"""
+    from fvh.http import limits
+
+    line = len("GET  HTTP/1.1")
+    cases = [
+        ({"query_string": "q=" + "a" * 5000}, {}, 414),
+        ({}, {"X-Big": "a" * (limits.MAX_HEADER_FIELD - len("X-Big: ") + 1)}, 431),
+        ({}, {f"X-H{i}": "v" for i in range(limits.MAX_HEADER_FIELDS + 1)}, 431),
+        ({}, {"X-A": "a\x01b"}, 400),
+        ({}, {"X-A": "a\x7f"}, 400),
+    ]
+    for path, as_json in (("/api/health", True), ("/login", False)):
+        for options, headers, status in cases:
+            response = client.get(path, headers=headers, **options)
+            assert response.status_code == status, (path, status)
+            if as_json:
+                assert response.get_json() == {"error": limits.MESSAGES[status]}
+            else:
+                assert response.mimetype == "text/plain"
+                assert response.get_data(as_text=True) == limits.MESSAGES[status] + "\n"
+        at_limit = "q=" + "a" * (limits.MAX_REQUEST_LINE - line - len(path) - 3)
+        assert client.get(path, query_string=at_limit).status_code == 200
+        big = {"X-Big": "a" * (limits.MAX_HEADER_FIELD - len("X-Big: "))}
+        assert client.get(path, headers=big).status_code == 200
+        assert client.get(path, headers={"X-A": "a\tb"}).status_code == 200

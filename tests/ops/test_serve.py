@@ -202,14 +202,18 @@ def test_serve_refuses_a_missing_secret(env, tmp_path):
 
 def test_worker_class_is_checked_before_gunicorn_starts():
     from fvh.config import load_config
-    from fvh.ops.serving import gunicorn_options
+    from fvh.ops.serving import FvhSyncWorker, FvhThreadWorker, gunicorn_options
 
     options = gunicorn_options(load_config(env_file=False), "127.0.0.1:0")
-    assert (options["worker_class"], options["threads"]) == ("sync", 1)
+    assert (options["worker_class"], options["threads"]) == (FvhSyncWorker, 1)
     threaded = load_config(
         {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": 4}, env_file=False
     )
     assert gunicorn_options(threaded, "127.0.0.1:0")["threads"] == 4
+    assert gunicorn_options(threaded, "127.0.0.1:0")["worker_class"] is FvhThreadWorker
+    # more than one thread is gunicorn's threaded worker even if "sync" was named
+    several = load_config({"GUNICORN_THREADS": 2}, env_file=False)
+    assert gunicorn_options(several, "127.0.0.1:0")["worker_class"] is FvhThreadWorker
     with pytest.raises(click.ClickException, match="GUNICORN_WORKER_CLASS"):
         gunicorn_options(load_config({"GUNICORN_WORKER_CLASS": "eventlet"}, env_file=False), "x")
 
@@ -269,3 +273,81 @@ def test_access_log_line_has_every_field_of_its_format(tmp_path):
         written
         == line.replace("/api/nfc-transaktion", "/api/person/100%25").replace("12ms", "3ms") + "\n"
     )
+
+
+# --- oversized and malformed heads --------------------------------------------------------
+
+
+def _raw(port: int, data: bytes) -> tuple[int, str, bytes]:
+    """Send `data` as it is; the answer's status, content type and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    content_type = next((v for k, v in fields.items() if k.lower() == "content-type"), "")
+    return int(lines[0].split()[1]), content_type, body
+
+
+def _get(path: str, *headers: bytes, version: bytes = b"HTTP/1.1") -> bytes:
+    head = b"".join(h + b"\r\n" for h in (b"Host: x", *headers, b"Connection: close"))
+    return b"GET " + path.encode() + b" " + version + b"\r\n" + head + b"\r\n"
+
+
+# (name, request for a path, status, whether gunicorn refuses it before the app sees it):
+# FVH's own limits (4 KB line, 8 KB header, 100 headers) apply first; gunicorn's are higher
+# (8 KB line, 32 KB header, 200 headers), and it never passes on control characters.
+HEADS = [
+    ("line over 4 KB", lambda p: _get(p + "?q=" + "a" * 5000), 414, False),
+    ("line over gunicorn's 8 KB", lambda p: _get(p + "?q=" + "a" * 9000), 414, True),
+    ("header over 8 KB", lambda p: _get(p, b"X-Big: " + b"a" * 9000), 431, False),
+    ("header over gunicorn's limit", lambda p: _get(p, b"X-Big: " + b"a" * 40000), 431, True),
+    ("150 headers", lambda p: _get(p, *(b"X-H%d: v" % i for i in range(150))), 431, False),
+    ("250 headers", lambda p: _get(p, *(b"X-H%d: v" % i for i in range(250))), 431, True),
+    ("control character in a header", lambda p: _get(p, b"X-A: a\x01b"), 400, True),
+    ("NUL in a header", lambda p: _get(p, b"X-A: a\x00b"), 400, True),
+    ("unknown HTTP version", lambda p: _get(p, version=b"HTTP/7.1"), 400, True),
+]
+
+
+@pytest.mark.slow
+def test_oversized_or_malformed_heads_are_answered_in_the_doors_format(env):
+    """API paths get `{"error": ...}` JSON, GUI paths a plain German page, never gunicorn's
+    HTML: FVH's limits apply first, and what gunicorn refuses its worker answers the same.
+
+    Where gunicorn refuses a request before it knows the path, only a GUI-only server
+    answers plain text; the combined server answers JSON, the format of its API.
+    """
+    _fvh(env, "db", "upgrade")
+    env = {**env, "GUNICORN_WORKERS": "1"}
+    combined_port, gui_port = _free_port(), _free_port()
+    combined = _start(env, "--port", str(combined_port))
+    gui = _start(env, "gui", "--port", str(gui_port))
+    problems = []
+    try:
+        _wait_until_up(f"http://127.0.0.1:{combined_port}/api/health", combined)
+        _wait_until_up(f"http://127.0.0.1:{gui_port}/login", gui)
+        for name, request, status, by_gunicorn in HEADS:
+            for port, path, as_json in (
+                (combined_port, "/api/health", True),
+                (combined_port, "/login", by_gunicorn),
+                (gui_port, "/login", False),
+            ):
+                got, content_type, body = _raw(port, request(path))
+                text = body.decode("utf-8", "replace")
+                if as_json:
+                    ok = content_type == "application/json" and list(json.loads(body)) == ["error"]
+                else:
+                    ok = content_type.startswith("text/plain") and "<" not in text
+                if got != status or not ok or "Anfrage" not in text:
+                    problems.append(f"{name} {port} {path}: {got} {content_type} {text[:80]!r}")
+        # the servers still answer normally afterwards
+        assert _status(f"http://127.0.0.1:{combined_port}/api/health") == 200
+        assert _status(f"http://127.0.0.1:{gui_port}/login") == 200
+    finally:
+        _stop(combined)
+        _stop(gui)
+    assert not problems, "\n".join(problems)

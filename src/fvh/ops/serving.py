@@ -8,12 +8,15 @@ import tempfile
 from typing import Any
 
 import click
-from gunicorn import glogging
+from gunicorn import glogging, util
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import errors as http_errors
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
 from sqlalchemy.engine import make_url
 
 from fvh.config import Config
-from fvh.http import context
+from fvh.http import context, limits
 
 # The path without its query string: reset links carry one-time tokens there.
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" rid=%({x-request-id}o)s'
@@ -95,6 +98,65 @@ def start_outbox_worker(app: Any) -> None:
 
 WORKER_CLASSES = ("sync", "gthread")
 
+# gunicorn's limits of a request's head, set above FVH's own (fvh.http.limits) so that the app
+# answers those in its doors' formats; the line's limit is the most gunicorn allows.
+LIMIT_REQUEST_LINE = 8190
+LIMIT_REQUEST_FIELD_SIZE = 4 * limits.MAX_HEADER_FIELD
+LIMIT_REQUEST_FIELDS = 2 * limits.MAX_HEADER_FIELDS
+
+# What gunicorn refuses while it reads a request's head, and FVH's status for it.
+_REFUSED_HEADS: dict[type[BaseException], int] = {
+    http_errors.LimitRequestLine: 414,
+    http_errors.LimitRequestHeaders: 431,
+    http_errors.InvalidRequestLine: 400,
+    http_errors.InvalidRequestMethod: 400,
+    http_errors.InvalidHTTPVersion: 400,
+    http_errors.InvalidHeader: 400,
+    http_errors.InvalidHeaderName: 400,
+    http_errors.ObsoleteFolding: 400,
+    http_errors.InvalidChunkSize: 400,
+    http_errors.ChunkMissingTerminator: 400,
+    http_errors.InvalidChunkExtension: 400,
+}
+_REASONS = {400: "Bad Request", 414: "URI Too Long", 431: "Request Header Fields Too Large"}
+
+
+class RefusalsInDoorFormat:
+    """A worker that answers a request gunicorn refuses to parse as FVH answers its own
+    refusals: JSON on API paths, plain text on GUI paths (gunicorn's page is HTML).
+
+    When gunicorn gave up before it knew the path (a line beyond its limit, a bad header),
+    the server's mode decides: only a GUI-only server answers plain text.
+    """
+
+    app: FvhGunicorn
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        status = next((s for cls, s in _REFUSED_HEADS.items() if isinstance(exc, cls)), None)
+        if status is None:
+            super().handle_error(req, client, addr, exc)  # type: ignore[misc]
+            return
+        self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)  # type: ignore[attr-defined]
+        path = getattr(req, "path", None) or getattr(getattr(exc, "req", None), "path", None)
+        body, content_type = limits.refusal(status, as_json=self.app.answers_json(path))
+        head = (
+            f"HTTP/1.1 {status} {_REASONS[status]}\r\nConnection: close\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            "Cache-Control: no-store\r\n\r\n"
+        )
+        try:
+            util.write_nonblock(client, head.encode("latin-1") + body)
+        except OSError:
+            self.log.debug("Failed to send the refusal.")  # type: ignore[attr-defined]
+
+
+class FvhSyncWorker(RefusalsInDoorFormat, SyncWorker):
+    pass
+
+
+class FvhThreadWorker(RefusalsInDoorFormat, ThreadWorker):
+    pass
+
 
 def memory_dir() -> str | None:
     """A folder in memory (/dev/shm) for the files workers write on every request, if the
@@ -120,8 +182,15 @@ def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:
         "post_worker_init": _post_worker_init,
         "bind": bind,
         "workers": default_workers(config),
-        "worker_class": config.gunicorn_worker_class,
+        "worker_class": (
+            FvhThreadWorker
+            if config.gunicorn_worker_class == "gthread" or config.gunicorn_threads > 1
+            else FvhSyncWorker
+        ),
         "threads": max(1, config.gunicorn_threads),
+        "limit_request_line": LIMIT_REQUEST_LINE,
+        "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
+        "limit_request_fields": LIMIT_REQUEST_FIELDS,
         "timeout": 30,
         "worker_tmp_dir": memory_dir(),
         "graceful_timeout": 20,
@@ -151,6 +220,13 @@ class FvhGunicorn(BaseApplication):
         from fvh.app import create_app
 
         return create_app(self.fvh_config, mode=self.mode)
+
+    def answers_json(self, path: str | None) -> bool:
+        """Whether a refusal of a request for `path` (None: unknown) is the API's JSON."""
+        if self.mode != "combined" or path is None:
+            return self.mode != "gui"
+        prefix = "/" + self.fvh_config.api_prefix.strip("/")
+        return path == prefix or path.startswith(prefix + "/")
 
 
 def run(
