@@ -133,7 +133,15 @@ def test_bulk_booking_preview_of_one_member_in_english(admin_browser, build):
         {"amount": "2.50", "description": "x", "member_ids": [str(one.id)]},
         page="/admin/bookings/bulk",
     )
-    assert "1 member × €2.50 = €2.50" in preview.get_data(as_text=True)
+    html = preview.get_data(as_text=True)
+    assert "1 member × €2.50 = €2.50" in html
+    booked = admin_browser.post(
+        "/admin/bookings/bulk",
+        {"amount": "2.50", "description": "x", "member_ids": [str(one.id)], "confirm": "1"},
+        page="/admin/bookings/bulk",
+        follow_redirects=True,
+    )
+    assert "1 booking made." in booked.get_data(as_text=True)
 
 
 def test_bulk_booking_hides_admins_unless_asked(admin_browser, admin, build):
@@ -207,8 +215,10 @@ def test_reverse_asks_first_naming_member_and_amount(admin_browser, build, datab
     html = admin_browser.get("/admin/journal").get_data(as_text=True)
     assert "Storno: Startguthaben" in html
     assert "storniert" in html
-    again = admin_browser.post(url, {"confirm": "1"}, page="/admin/journal", follow_redirects=True)
+    # Reversed already: refused at once, nothing to confirm.
+    again = admin_browser.post(url, page="/admin/journal", follow_redirects=True)
     assert "bereits storniert" in again.get_data(as_text=True)
+    assert 'id="confirmation"' not in again.get_data(as_text=True)
     assert build.balance(member.code) == 0
     assert admin_browser.post("/admin/transactions/999999/reverse").status_code == 404
 

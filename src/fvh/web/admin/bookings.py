@@ -126,7 +126,12 @@ def bulk_booking() -> ResponseReturnValue:
         if isinstance(outcome.error, form_tokens.AlreadySubmitted):
             return redirect(url_for("admin.journal"), code=303)
         if outcome.ok and confirm.given():
-            flash(_("%(count)d Buchungen ausgeführt.", count=len(bookings)), "success")
+            flash(
+                ngettext(
+                    "%(num)d Buchung ausgeführt.", "%(num)d Buchungen ausgeführt.", len(bookings)
+                ),
+                "success",
+            )
             return redirect(url_for("admin.journal"))
         if outcome.ok:
             return _bulk_preview(form, chosen, cents, confirm)
@@ -206,10 +211,15 @@ def reverse(transaction_id: int) -> ResponseReturnValue:
     """Reverse a booking after the admin saw whose and how much (a counter-entry, once)."""
     target = request.form.get("next", "")
     confirm = confirmation.Confirmation()
-    if not confirm.given():
-        entry = db_session().get(Transaction, transaction_id)
-        if entry is None:
-            abort(404)
+    session = db_session()
+    entry = session.get(Transaction, transaction_id)
+    if entry is None:
+        abort(404)
+    # A reversal, or an entry reversed already, is refused by the ledger: no need to ask.
+    settled = entry.reverses_id is not None or entry.id in ledger.reversed_among(
+        session, [entry.id]
+    )
+    if not confirm.given() and not settled:
         return confirm.ask(
             title=_("Buchung stornieren"),
             warning=_(
