@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -278,9 +279,15 @@ def test_access_log_line_has_every_field_of_its_format(tmp_path):
 # --- oversized and malformed heads --------------------------------------------------------
 
 
-def _raw(port: int, data: bytes) -> tuple[int, str, bytes]:
+def _raw(port: int, data: bytes, *, tls: bool = False) -> tuple[int, str, bytes]:
     """Send `data` as it is; the answer's status, content type and body."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the snakeoil certificate
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as plain,
+        context.wrap_socket(plain) if tls else plain as sock,
+    ):
         sock.sendall(data)
         answer = b""
         while chunk := sock.recv(65536):
@@ -350,4 +357,64 @@ def test_oversized_or_malformed_heads_are_answered_in_the_doors_format(env):
     finally:
         _stop(combined)
         _stop(gui)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_nginx_example_refuses_in_the_doors_format_too(env, tmp_path):
+    """installation/nginx/fvh.conf in front of `fvh serve`: FVH's limits still apply first
+    (nginx's buffers are larger), and what nginx refuses itself gets the same answers."""
+    from tests.ops.test_installation import NGINX_SITE, _tool, _wait_for_port, nginx_conf
+
+    _fvh(env, "db", "upgrade")
+    env = {**env, "GUNICORN_WORKERS": "1", "PROXY_FIX_HOPS": "1"}
+    fvh_port, https_port = _free_port(), _free_port()
+    server = _start(env, "--port", str(fvh_port))
+    site = re.sub(r"\n\s*listen \[::\]:\d+ ?[a-z ]*;", "", NGINX_SITE.read_text())
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{_free_port()};")
+    site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
+    site = site.replace("server 127.0.0.1:5000;", f"server 127.0.0.1:{fvh_port};")
+    folder = tmp_path / "nginx"
+    conf = nginx_conf(folder, site, extra="master_process off; daemon off;")
+    nginx = subprocess.Popen(
+        [_tool("nginx"), "-p", folder, "-e", folder / "error.log", "-c", conf],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    # (what, request for a path, status, who refuses; JSON on the GUI path too when the
+    # refusing server does not know the path)
+    cases = [
+        ("line over 4 KB", lambda p: _get(p + "?q=" + "a" * 5000), 414, "fvh"),
+        ("line over 16 KB", lambda p: _get(p + "?q=" + "a" * 20000), 414, "nginx, no path"),
+        ("header over 8 KB", lambda p: _get(p, b"X-Big: " + b"a" * 9000), 431, "fvh"),
+        ("header over 16 KB", lambda p: _get(p, b"X-Big: " + b"a" * 20000), 431, "nginx"),
+        ("control character", lambda p: _get(p, b"X-A: a\x01b"), 400, "gunicorn, no path"),
+        ("unknown HTTP version", lambda p: _get(p, version=b"HTTP/7.1"), 400, "nginx, no path"),
+        ("fine", lambda p: _get(p), 200, "nobody"),
+    ]
+    problems = []
+    try:
+        _wait_until_up(f"http://127.0.0.1:{fvh_port}/api/health", server)
+        _wait_for_port(https_port, nginx, "nginx")
+        for name, request, status, refuser in cases:
+            for path in ("/fvh/api/health", "/fvh/login"):
+                got, content_type, body = _raw(https_port, request(path), tls=True)
+                as_json = path.startswith("/fvh/api/") or "no path" in refuser
+                text = body.decode("utf-8", "replace")
+                if as_json:
+                    ok = content_type == "application/json" and set(json.loads(body)) <= {
+                        "error",
+                        "message",
+                    }
+                else:
+                    ok = content_type.startswith("text/") and "<html" not in text.lower()
+                if status == 200:
+                    ok = got == 200
+                if got != status or not ok:
+                    problems.append(f"{name} {path}: {got} {content_type} {text[:80]!r}")
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        nginx.communicate(timeout=30)
+        _stop(server)
     assert not problems, "\n".join(problems)
