@@ -470,24 +470,26 @@ def _scans(database) -> list[tuple[bytes, int, str]]:
         ]
 
 
-def test_unknown_token_is_404_and_the_scan_recorded(client, key, member, build, database):
+def test_unknown_token_is_404_and_the_scan_recorded(client, member, build, database):
+    """The scan names the terminal by its API client, not by the booking text."""
     owner = member(balance_cents=500)
+    key = build.api_key(keys.SCOPE_TERMINAL, client="Theke Halle")
     stranger = bytes.fromhex("0a0b0c0d0e0f10")
     response = book(client, key, "nfc", None, token=stranger, beschreibung="Kasse Theke")
     assert response.status_code == 404
     body = response.get_json()
     assert list(body) == ["error"]
     assert isinstance(body["error"], str) and body["error"]
-    assert _scans(database) == [(stranger, 1, "Kasse Theke")]
+    assert _scans(database) == [(stranger, 1, "Theke Halle")]
     # The responsible admins are told by e-mail: token hex and terminal (sent after commit).
     with database.session() as session:
         mails = session.scalars(select(OutboxMessage)).all()
         assert [m.template for m in mails] == ["unknown_token"]
         assert "0A:0B:0C:0D:0E:0F:10" in mails[0].body_text
-        assert "Kasse Theke" in mails[0].body_text
+        assert "Theke Halle" in mails[0].body_text
     again = book(client, key, "nfc", None, token=stranger, beschreibung="Kasse Halle")
     assert again.status_code == 404
-    assert _scans(database) == [(stranger, 2, "Kasse Halle")]
+    assert _scans(database) == [(stranger, 2, "Theke Halle")]
     assert journal_size(database) == 1
     assert build.balance(owner.code) == 500
 

@@ -13,6 +13,7 @@ from fvh.app import create_app
 from fvh.db.models import ApiKey, Member
 
 CODE = "4711000002"
+TERMINAL_TIMEOUT = 10  # seconds a deployed terminal waits for an answer (docs/api.md)
 
 
 @pytest.fixture
@@ -72,3 +73,18 @@ def test_key_bookkeeping_that_fails_never_fails_the_tap(
     assert build.balance(CODE) < 10_000
     with session_database.session() as session:
         assert session.scalar(select(ApiKey.last_used_at)) is None  # the note was skipped
+
+
+def test_every_bound_of_a_booking_ends_before_the_terminal_and_gunicorn_give_up():
+    """The slowest booking the defaults allow (conflicts run again within `Retries.within`,
+    then one more run up to the statement timeout) ends before a terminal gives up (10 s),
+    and gunicorn never kills a worker in the middle of one."""
+    from fvh.config import load_config
+    from fvh.db import Retries
+    from fvh.ops.serving import gunicorn_options
+
+    config = load_config(env_file=False)
+    slowest_booking = Retries().within + config.db_statement_timeout
+    assert config.db_lock_timeout < config.db_statement_timeout
+    assert slowest_booking < TERMINAL_TIMEOUT
+    assert gunicorn_options(config, "127.0.0.1:0")["timeout"] > slowest_booking

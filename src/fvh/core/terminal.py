@@ -11,6 +11,7 @@ the door turns into an answer; no outcome says "not booked" for a booking that h
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -21,8 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from fvh import db
-from fvh.core import idempotency, keys, ledger, members, tokens
-from fvh.core.audit import Actor
+from fvh.core import idempotency, keys, ledger, members, refusals, tokens
 from fvh.core.errors import BelowMinimum, MemberLocked, MemberNotFound, TokenNotFound
 from fvh.core.system_settings import SystemSettings
 
@@ -213,16 +213,18 @@ def _claimed_booking(
         if isinstance(earlier, idempotency.StoredResponse):
             return Replayed(earlier.status_code, earlier.body), None
         record = earlier
-    outcome, booking = _book(session, presented, found, description, key.actor())
+    outcome, booking = _book(session, presented, found, description, key)
     if record is not None:
         body, status = answer(outcome)
         idempotency.complete(record, status, body)
     return outcome, booking
 
 
-# After a lost commit: how often, and how long apart, the database is asked what happened.
+# After a lost commit: how often, how long apart and for how long the database is asked what
+# happened (a terminal waits 10 s for its answer).
 _LOOKUPS = 3
 _LOOKUP_PAUSE = 0.5
+_LOOKUP_WITHIN = 2.0
 
 
 def _after_lost_commit(
@@ -236,8 +238,11 @@ def _after_lost_commit(
     """
     if booking is None:
         return outcome
+    started = time.monotonic()
     for lookup in range(_LOOKUPS):
         if lookup:
+            if time.monotonic() - started > _LOOKUP_WITHIN:
+                break
             time.sleep(_LOOKUP_PAUSE)
         try:
             found = ledger.find_booking(session, booking)
@@ -263,9 +268,17 @@ def _lookup(presented: Presented) -> db.Lookup[Any]:
 
 
 def _book(
-    session: Session, presented: Presented, found: Any, description: str, actor: Actor
+    session: Session, presented: Presented, found: Any, description: str, key: keys.KeyIdentity
 ) -> tuple[Outcome, ledger.Booking | None]:
-    """The debit of the member found (token or code); an unknown token is recorded."""
+    """The debit of the member found (token or code); a refused tap is recorded, and an
+    unknown token also kept for the admins to assign."""
+    refused = functools.partial(
+        refusals.record,
+        session,
+        terminal=key.client_name,
+        api_key_id=key.id,
+        description=description,
+    )
     if found is not None:
         read, system = found  # a TokenOwner (by token) or an AccountHolder (by code)
         token = read if isinstance(presented, ByToken) else None
@@ -275,13 +288,20 @@ def _book(
                 session,
                 member,
                 description,
-                actor,
+                key.actor(),
                 system,
                 token_id=token.token_id if token is not None else None,
             )
         except MemberLocked as exc:
+            refused(refusals.LOCKED, member_id=member.id, amount_cents=system.default_amount_cents)
             return Locked(exc.first_name), None
         except BelowMinimum as exc:
+            refused(
+                refusals.BLOCKED,
+                member_id=member.id,
+                amount_cents=system.default_amount_cents,
+                balance_cents=exc.balance_cents,
+            )
             return Blocked(exc.first_name, exc.balance_cents, system), None
         except (TokenNotFound, MemberNotFound):
             pass  # removed or moved since it was read: unknown now
@@ -291,5 +311,8 @@ def _book(
             booked = Booked(member.first_name, booking.amount_cents, booking.balance_cents, system)
             return booked, booking
     if isinstance(presented, ByToken):
-        tokens.record_unknown_scan(session, presented.data, description)
+        tokens.record_unknown_scan(session, presented.data, key.client_name)
+        refused(refusals.UNKNOWN, presented=tokens.to_hex(presented.data))
+    else:
+        refused(refusals.UNKNOWN, presented=presented.code)
     return Unknown(), None

@@ -232,6 +232,29 @@ class UnknownTokenScan(Base):
     notified_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class RefusedTap(Base):
+    """A tap a terminal was refused (below the minimum, account locked, unknown token or
+    code): who, where and why, so the treasurer sees who is being turned away."""
+
+    __tablename__ = "refused_taps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    reason: Mapped[str] = mapped_column(String(16))  # "blocked", "locked" or "unknown"
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    # The terminal: its API client's name, kept when the key or client is deleted.
+    terminal: Mapped[str] = mapped_column(String(255), default="")
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    # What the tap would have booked; none for an unknown token or code.
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    balance_cents: Mapped[int | None] = mapped_column(BigInteger)  # the balance then (blocked)
+    # What was presented when nobody owns it: the token in hex or the code.
+    presented: Mapped[str] = mapped_column(String(64), default="")
+
+
 class LoginAttempt(Base):
     """One GUI login attempt (never the password): the log and the source of the throttle."""
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from fvh.config import Config
-from fvh.core import account_links, idempotency, logins
+from fvh.core import account_links, idempotency, logins, refusals
 from fvh.db import Database
 from fvh.db.models import OutboxMessage, RateLimitCounter, utcnow
 
@@ -28,6 +28,7 @@ class Purged:
     sent_mails: int
     rate_limit_counters: int = 0
     account_tokens: int = 0
+    refused_taps: int = 0
 
 
 def run(database: Database, config: Config) -> Purged:
@@ -47,7 +48,8 @@ def run(database: Database, config: Config) -> Purged:
             .execution_options(synchronize_session=False)
         ).rowcount
         tokens = account_links.purge_expired(session)
-    return Purged(attempts, records, mails, counters, tokens)
+        refused = refusals.purge(session)
+    return Purged(attempts, records, mails, counters, tokens, refused)
 
 
 class MaintenanceThread(threading.Thread):

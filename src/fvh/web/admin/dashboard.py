@@ -1,4 +1,5 @@
-"""The dashboard: the members table with totals, latest bookings and unknown tokens.
+"""The dashboard: the members table with totals, latest bookings, today's refused taps and
+unknown tokens.
 
 It also warns when e-mail does not go out (no SMTP, failed or long-waiting messages).
 """
@@ -6,12 +7,13 @@ It also warns when e-mail does not go out (no SMTP, failed or long-waiting messa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from flask import jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from fvh.core import ledger, members, notify, registration, tokens
+from fvh.core import ledger, members, notify, refusals, registration, tokens
 from fvh.db.models import utcnow
 from fvh.http.context import app_config, db_session
 from fvh.web.admin import bp
@@ -50,6 +52,7 @@ def dashboard() -> ResponseReturnValue:
         totals=members.totals(session),
         latest=ledger.journal(session, ledger.JournalFilter(), limit=10),
         unknown_scans=tokens.unknown_scans(session, limit=10),
+        refused_today=refusals.today(session, ZoneInfo(app_config().timezone)),
         pending_registrations=registration.pending(session, limit=20),
         mail_health=mail_health(session),
     )

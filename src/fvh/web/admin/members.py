@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
-from fvh.core import ledger, members, notify, registration
+from fvh.core import ledger, members, notify, refusals, registration
 from fvh.core.errors import DomainError, DuplicateCode, DuplicateEmail, MemberNotFound
 from fvh.db.models import Member
 from fvh.http.context import db_session
@@ -102,6 +102,7 @@ def render_member(
         booking_form=booking_form or MemberBookingForm(formdata=None, kind="deposit"),
         token_form=token_form or TokenForm(formdata=None),
         is_self=member.id == current_member().id,
+        refused=refusals.for_member(db_session(), member.id),
     )
     return html, status
 
