@@ -51,6 +51,7 @@ format: $(DEV_STAMP) ## Format the code with ruff
 bench: $(DEV_STAMP) ## Run the benchmarks (prints figures)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/inprocess.py
+	$(BIN)/python benchmarks/downloads.py
 
 lock: $(DEV_STAMP) ## Re-resolve the lock files from pyproject.toml
 	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml

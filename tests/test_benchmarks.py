@@ -47,3 +47,13 @@ def test_in_process_benchmark_runs(tmp_path):
     output = _run("inprocess.py", "--taps", "30", cwd=tmp_path)
     assert output.count("[sqlite] round") == 3
     assert "µs CPU" in output
+
+
+def test_downloads_benchmark_runs(tmp_path):
+    args = ["--bookings", "500", "--seconds", "2", "--members-per-client", "2"]
+    output = _run("downloads.py", *args, "--backends", "sqlite", cwd=tmp_path)
+    assert "[sqlite] seeded 4 members with 500 bookings each" in output
+    assert "taps beside 2 downloads" in output
+    assert output.count("  errors 0") == 2  # the taps, alone and beside the downloads
+    assert output.count(", 0 errors") == 2  # the two download clients
+    assert "ledger check: OK" in output

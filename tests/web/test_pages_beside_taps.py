@@ -56,7 +56,7 @@ def test_a_slow_page_view_does_not_hold_up_a_tap(app, build, member_browser, mon
 @pytest.mark.slow
 def test_statement_downloads_beside_taps(app, build, database, member, monkeypatch):
     """A member with 5,000 bookings downloads the statement as PDF and CSV in two parallel
-    sessions, again and again, while a terminal taps: no tap fails or waits for them."""
+    sessions, again and again, while a terminal taps: no tap fails or waits a second."""
     monkeypatch.setattr(me, "PDF_MAX_LINES", 5_000)  # the heaviest statement allowed, and more
     monkeypatch.setattr(me, "DOWNLOAD_LIMIT", "1000 per minute")  # downloads without a pause
     with database.session() as session:
@@ -73,6 +73,9 @@ def test_statement_downloads_beside_taps(app, build, database, member, monkeypat
         while not done.is_set():
             response = browser.get(f"/me/statement.{kind}")
             downloads.append((kind, response.status_code, len(response.data)))
+            # Told to wait, try again soon; served, leave the other session a moment to
+            # take the slot.
+            time.sleep(0.05 if response.status_code == 503 else 0.3)
 
     workers = [threading.Thread(target=download, args=(kind,)) for kind in ("pdf", "csv")]
     for worker in workers:
@@ -94,13 +97,18 @@ def test_statement_downloads_beside_taps(app, build, database, member, monkeypat
         for worker in workers:
             worker.join(60)
     worst = max(latencies) * 1000
-    print(f"{len(latencies)} taps beside {len(downloads)} downloads: worst {worst:.0f} ms")
+    served = sum(1 for _kind, status, _size in downloads if status == 200)
+    print(
+        f"{len(latencies)} taps beside {served} downloads ({len(downloads) - served} told to"
+        f" wait for the slot): worst {worst:.0f} ms"
+    )
     assert set(statuses) == {200}
-    # Waiting for a download's transaction would take the writer's busy timeout (8 s) or
-    # fail. What remains is CPU shared with the rendering in this one process: worst 280 ms
-    # (SQLite) to 630 ms alone, about 1 s while the rest of the suite runs beside it.
-    assert max(latencies) < 3.0
+    # One statement renders at a time (fvh.web.heavy), so no tap waits for a download's
+    # transaction or worker; what remains is CPU shared with the rendering in this one
+    # process (a served tap in its own worker shares none: benchmarks/downloads.py).
+    assert max(latencies) < 1.0
     assert {kind for kind, status, size in downloads if status == 200 and size > 100_000} == {
         "pdf",
         "csv",
     }
+    assert {status for _kind, status, _size in downloads} <= {200, 503}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from fvh.web import me
+from fvh.web import heavy, me
 from tests.web.conftest import PASSWORD, Browser
 from tests.web.test_me_pages import deposit
 
@@ -61,3 +63,19 @@ def _counting(function, calls: list[int]):
         return function(*args, **kwargs)
 
     return counted
+
+
+def test_a_statement_while_another_renders_is_a_503_at_once(member_browser, config):
+    """One statement renders at a time per server: a second one does not wait (a waiting
+    sync worker is lost to the terminals as well) but says to try again."""
+    with heavy.slot(str(config["DATA_DIR"]), "statement") as free:
+        assert free
+        started = time.monotonic()
+        busy = member_browser.get("/me/statement.pdf")
+        assert time.monotonic() - started < 2
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "3"
+        assert "anderer Download" in busy.get_data(as_text=True)
+        assert member_browser.get("/me/statement.csv").status_code == 503
+    assert member_browser.get("/me/statement.pdf").status_code == 200
+    assert member_browser.get("/me/statement.csv").status_code == 200

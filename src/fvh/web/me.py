@@ -32,7 +32,7 @@ from fvh.core.errors import DomainError, UndoRefused
 from fvh.db.models import Member, utcnow
 from fvh.http.context import app_config, db_session
 from fvh.http.routing import MAX_ID
-from fvh.web import auth, i18n
+from fvh.web import auth, heavy, i18n
 from fvh.web.common import RequestRefused
 from fvh.web.forms import NotificationsForm
 from fvh.web.outcome import attempt
@@ -249,6 +249,7 @@ def _filename(statement: statements.Statement, extension: str) -> str:
 
 @bp.get("/statement.csv")
 @auth.login_required_rule
+@heavy.one_at_a_time("statement")
 def statement_csv() -> ResponseReturnValue:
     statement = _statement(CSV_MAX_LINES)
     headers = (_("Zeit"), _("Betrag"), _("Beschreibung"), _("Gebucht von"), _("Kontostand"))
@@ -258,6 +259,7 @@ def statement_csv() -> ResponseReturnValue:
 
 @bp.get("/statement.pdf")
 @auth.login_required_rule
+@heavy.one_at_a_time("statement")
 def statement_pdf() -> ResponseReturnValue:
     statement = _statement(PDF_MAX_LINES)
     words = {
