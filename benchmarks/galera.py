@@ -9,7 +9,7 @@ afterwards. C client threads, thread i on server i % 3, tap by NFC token
 N for S seconds. Printed per run: taps/s, p50, p99, 5xx and the server-side booking retries
 per 1,000 taps (`fvh_booking_retries_total` from /metrics).
 
-    python benchmarks/galera.py [--clients 6] [--seconds 12] [--members 50] [--flush 1]
+    python benchmarks/galera.py [--clients 6] [--seconds 10] [--members 50] [--flush 1]
 
 `--flush` is the nodes' innodb_flush_log_at_trx_commit (1, as the single server, by default;
 2 is the usual Galera setting, where a commit is safe on the other nodes). About a minute.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import queue
 import random
 import secrets
 import sys
@@ -46,6 +47,7 @@ from tests.cluster.servers import (  # noqa: E402
     Tally,
     fvh,
     server_environment,
+    start_all,
     tap_by_token,
     total_retries,
 )
@@ -93,14 +95,24 @@ def scratch_database(server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def measure(
+@dataclass(frozen=True)
+class Prepared:
+    """A migrated and seeded database behind `environments` (one server each)."""
+
+    label: str
+    environments: list[dict[str, str]]
+    key: str
+    tokens: list[str]
+
+
+def prepare(
     label: str,
     urls: list[str],
     workdir: Path,
-    args: argparse.Namespace,
+    members: int,
     settle: Callable[[], object] = lambda: None,
-) -> Figures:
-    """Migrate and seed through urls[0], serve each url, tap for args.seconds."""
+) -> Prepared:
+    """Migrate and seed through urls[0]: a terminal key and `members` members with a token."""
     secret = "bench-" + uuid.uuid4().hex
     environments = [
         server_environment(url, workdir / f"{label}-{i}".replace(" ", "_"), secret)
@@ -112,7 +124,7 @@ def measure(
         build = Builder(database)
         key = build.api_key(keys.SCOPE_TERMINAL, client="Benchmark")
         tokens = []
-        for _ in range(args.members):
+        for _ in range(members):
             member = build.member(balance_cents=1_000_000_00)
             token = secrets.token_bytes(7)
             build.token(member, token)
@@ -120,54 +132,77 @@ def measure(
     finally:
         database.dispose()
     settle()
-    ports = galera.free_ports(len(urls))
+    return Prepared(label, environments, key, tokens)
+
+
+def measure(prepared: Prepared, clients: int, seconds: float) -> Figures:
+    """Serve each environment, tap from `clients` threads for `seconds`."""
+    ports = galera.free_ports(len(prepared.environments))
     servers = [
         Server(f"fvh{i + 1}", port, env, Path(env["DATA_DIR"]) / "server.log")
-        for i, (port, env) in enumerate(zip(ports, environments, strict=True))
+        for i, (port, env) in enumerate(zip(ports, prepared.environments, strict=True))
     ]
     try:
-        for server in servers:
-            server.start()
+        start_all(servers)
         before = total_retries(servers)
         tally = Tally()
-        deadline = time.monotonic() + args.seconds
+        deadline = time.monotonic() + seconds
 
         def client(server: Server, seed: int) -> None:
             rng = random.Random(seed)  # a load pattern, not a secret
             while time.monotonic() < deadline:
-                tally.add(tap_by_token(server, key, rng.choice(tokens)))
+                tally.add(tap_by_token(server, prepared.key, rng.choice(prepared.tokens)))
 
         threads = [
             threading.Thread(target=client, args=(servers[i % len(servers)], i))
-            for i in range(args.clients)
+            for i in range(clients)
         ]
         started = time.monotonic()
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(args.seconds + 30)
-        seconds = time.monotonic() - started
+            thread.join(seconds + 30)
+        elapsed = time.monotonic() - started
         after = total_retries(servers)
     finally:
         for server in servers:
             server.stop()
-    retries = None if after is None else after - (before or 0.0)
     return Figures(
-        label,
+        prepared.label,
         len(tally.answers),
-        seconds,
+        elapsed,
         tally.percentile(0.5) * 1000,
         tally.percentile(0.99) * 1000,
         len(tally.server_errors()),
         len(tally.unanswered()),
-        retries,
+        None if after is None else after - (before or 0.0),
     )
+
+
+def prepared_cluster(
+    args: argparse.Namespace, workdir: Path, ready: queue.Queue, done: threading.Event
+) -> None:
+    """In a thread: start the cluster, prepare it, hand it over, keep it until `done`."""
+    try:
+        options = {"innodb_flush_log_at_trx_commit": args.flush}
+        with galera.running_cluster(options=options) as cluster:
+            admin = create_engine(cluster.nodes[0].url(), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f"CREATE DATABASE `{DATABASE}` CHARACTER SET utf8mb4"))
+            admin.dispose()
+            urls = [node.url(DATABASE) for node in cluster.nodes]
+            ready.put(
+                prepare("3-node Galera", urls, workdir, args.members, cluster.wait_same_position)
+            )
+            done.wait(600)
+    except BaseException as exc:  # handed to the main thread
+        ready.put(exc)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=6)
-    parser.add_argument("--seconds", type=float, default=12.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--flush", type=int, default=1, choices=(0, 1, 2))
     args = parser.parse_args()
@@ -177,22 +212,27 @@ def main() -> int:
         print(reason or "set FVH_BENCH_MYSQL_URL (or FVH_TEST_MYSQL_URL)", file=sys.stderr)
         return 2
     started = time.monotonic()
-    results = []
+    ready: queue.Queue = queue.Queue()
+    done = threading.Event()
     with tempfile.TemporaryDirectory(prefix="fvh-bench-galera-") as scratch:
         workdir = Path(scratch)
-        with scratch_database(server_url) as url:
-            results.append(measure("single MariaDB", [url] * SERVERS, workdir, args))
-        options = {"innodb_flush_log_at_trx_commit": args.flush}
-        with galera.running_cluster(options=options) as cluster:
-            galera_url = cluster.nodes[0].url()
-            admin = create_engine(galera_url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f"CREATE DATABASE `{DATABASE}` CHARACTER SET utf8mb4"))
-            admin.dispose()
-            urls = [node.url(DATABASE) for node in cluster.nodes]
-            results.append(
-                measure("3-node Galera", urls, workdir, args, settle=cluster.wait_same_position)
-            )
+        # Both setups at once (they take most of the time); the measurements one after the
+        # other, with nothing else running.
+        cluster_thread = threading.Thread(
+            target=prepared_cluster, args=(args, workdir, ready, done)
+        )
+        cluster_thread.start()
+        try:
+            with scratch_database(server_url) as url:
+                single = prepare("single MariaDB", [url] * SERVERS, workdir, args.members)
+                clustered = ready.get(timeout=300)
+                if isinstance(clustered, BaseException):
+                    raise clustered
+                results = [measure(single, args.clients, args.seconds)]
+            results.append(measure(clustered, args.clients, args.seconds))
+        finally:
+            done.set()
+            cluster_thread.join(120)
     print(
         f"\n{args.clients} clients, {args.seconds:.0f} s each, {args.members} members, "
         f"{SERVERS} servers x 2 workers; Galera innodb_flush_log_at_trx_commit={args.flush}"

@@ -23,7 +23,7 @@ from fvh.db import Database
 from fvh.db.models import Member, Transaction
 from tests.builders import Builder
 from tests.cluster import galera
-from tests.cluster.servers import Server, fvh, server_environment, total_retries
+from tests.cluster.servers import Server, fvh, server_environment, start_all, total_retries
 
 DATABASE = "fvh_galera"
 
@@ -133,8 +133,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             terminal_key = build.api_key(keys.SCOPE_TERMINAL, client="Galera Terminal")
             admin_key = build.api_key(keys.SCOPE_ADMIN, client="Galera Admin")
             cluster.wait_same_position()
-            for server in servers:
-                server.start()
+            start_all(servers)
             yield World(cluster, servers, databases, terminal_key, admin_key, build)
         finally:
             for server in servers:

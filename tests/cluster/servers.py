@@ -33,6 +33,14 @@ RETRIES_METRIC = "fvh_booking_retries_total"
 _RECORD_START = re.compile(r'^(\d{4}-\d\d-\d\d |\[\d{4}-\d\d-\d\d |\S+ "[A-Z]+ )')
 
 
+def start_all(servers: list[Server], timeout: float = 60.0) -> None:
+    """Start the servers side by side (each takes seconds to import and fork its workers)."""
+    for server in servers:
+        server.launch()
+    for server in servers:
+        server.wait_until_up(timeout)
+
+
 def server_environment(database_url: str, data_dir: Path, secret: str) -> dict[str, str]:
     """The environment of `fvh` for one server: its database, its folder, small and quiet."""
     environment = {
@@ -75,6 +83,10 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
+        self.launch()
+        self.wait_until_up(timeout)
+
+    def launch(self) -> None:
         with open(self.log, "ab") as output:
             self.process = subprocess.Popen(
                 [*FVH, "serve", "api", "--host", "127.0.0.1", "--port", str(self.port)],
@@ -84,6 +96,9 @@ class Server:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+
+    def wait_until_up(self, timeout: float = 60.0) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -108,6 +123,21 @@ class Server:
     def log_text(self) -> str:
         try:
             return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_mark(self) -> int:
+        """Where the log ends now, for `log_since`."""
+        try:
+            return self.log.stat().st_size
+        except OSError:
+            return 0
+
+    def log_since(self, mark: int) -> str:
+        try:
+            with open(self.log, "rb") as log:
+                log.seek(mark)
+                return log.read().decode(errors="replace")
         except OSError:
             return ""
 
