@@ -250,3 +250,74 @@ def test_the_backup_reads_one_snapshot_while_others_write(build, database):
         assert conn.scalar(count) == 1
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Member)) == 2
+
+
+# --- a fresh installation as the target ---------------------------------------------------
+
+
+def _fresh_installation(fvh, database) -> None:
+    """A database as a new machine has it: `fvh db upgrade` made the bootstrap admin."""
+    empty_all_tables(database)
+    assert "9999999999" in fvh("db", "upgrade").output
+
+
+def test_restore_into_a_fresh_installation(fvh, filled, tmp_path, database, database_url):
+    """Disaster recovery: new machine, install (the service runs `fvh db upgrade`), restore.
+    The untouched bootstrap admin gives way to the backup's members."""
+    file = tmp_path / "fvh.gz"
+    fvh("backup", str(file))
+    wanted = table_rows(database_url)
+    _fresh_installation(fvh, database)
+    result = fvh("restore", str(file))
+    assert "Traceback" not in result.output
+    assert table_rows(database_url) == wanted
+    with database.session() as session:
+        codes = set(session.scalars(select(Member.code)))
+    assert codes == {"1000000001", "1000000002", "1000000003"}
+    _check_usable(database_url, filled)
+
+
+def _log_in_and_change_password(session) -> None:
+    admin = members.get_by_code(session, members.BOOTSTRAP_ADMIN_CODE)
+    members.set_password(session, admin, "ein-neues-passwort", ACTOR)
+
+
+def _rename(session) -> None:
+    members.get_by_code(session, members.BOOTSTRAP_ADMIN_CODE).first_name = "Chefin"
+
+
+def _book(session) -> None:
+    admin = members.get_by_code(session, members.BOOTSTRAP_ADMIN_CODE)
+    ledger.book(session, admin.id, 500, "Einzahlung", ACTOR)
+
+
+def _second_member(session) -> None:
+    members.create(session, members.NewMember("Neu", "Mitglied", code="1000000099"), ACTOR)
+
+
+def _change_a_setting(session) -> None:
+    system_settings.update(session, ACTOR, default_amount_cents=-150)
+
+
+USED_INSTALLATIONS = {
+    "password changed": _log_in_and_change_password,
+    "admin renamed": _rename,
+    "a booking": _book,
+    "a second member": _second_member,
+    "a setting changed": _change_a_setting,
+}
+
+
+@pytest.mark.parametrize("use", list(USED_INSTALLATIONS))
+def test_restore_refuses_an_installation_in_use(fvh, filled, tmp_path, database, database_url, use):
+    file = tmp_path / "fvh.gz"
+    fvh("backup", str(file))
+    _fresh_installation(fvh, database)
+    with database.session() as session:
+        USED_INSTALLATIONS[use](session)
+        session.commit()
+    before = table_rows(database_url)
+    result = fvh("restore", str(file), ok=False)
+    assert result.exit_code == 1, result.output
+    assert "needs an empty database" in result.output
+    assert table_rows(database_url) == before

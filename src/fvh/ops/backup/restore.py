@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from fvh import __version__
-from fvh.core import ledger
+from fvh.core import ledger, members
 from fvh.db import migrate
 from fvh.db.models import Base
 from fvh.ops.backup.fileformat import BackupError, BackupHeader
@@ -48,14 +48,64 @@ def _rows_in_fvh_tables(conn: Connection, names: set[str]) -> dict[str, int]:
     return counts
 
 
-def _require_empty(conn: Connection, names: set[str]) -> None:
+# What `fvh db upgrade` writes into a new database: the bootstrap admin and the audit line of
+# its creation. A fresh installation holds them, and restoring is how a new machine takes
+# over, so they count as empty as long as nobody has used them.
+_BOOTSTRAP_ROWS = {"members": 1, "audit_log": 1}
+_UNTOUCHED_ADMIN = {
+    "code": members.BOOTSTRAP_ADMIN_CODE,
+    "first_name": "Admin",
+    "last_name": "FVH",
+    "email": None,
+    "is_admin": True,
+    "locked": False,
+    "must_change_password": True,  # the first login sets a new password
+    "balance_cents": 0,
+    "session_version": 1,
+}
+_ITS_CREATION = {
+    "action": "member.create",
+    "target": members.BOOTSTRAP_ADMIN_CODE,
+    "actor_kind": "system",
+}
+
+
+def _one_row(conn: Connection, name: str) -> dict[str, Any]:
+    table = Table(name, MetaData(), autoload_with=conn)
+    return dict(conn.execute(select(table)).mappings().one())
+
+
+def _only_the_untouched_bootstrap_admin(conn: Connection, filled: dict[str, int]) -> bool:
+    """Whether the rows are just the bootstrap admin of `fvh db upgrade`, never logged in
+    or changed (nothing else in any table), and the audit line of its creation."""
+    if filled != _BOOTSTRAP_ROWS:
+        return False
+    admin, created = _one_row(conn, "members"), _one_row(conn, "audit_log")
+    expected = [(admin, _UNTOUCHED_ADMIN), (created, _ITS_CREATION)]
+    return all(row.get(key) == value for row, wanted in expected for key, value in wanted.items())
+
+
+def _require_empty(conn: Connection, names: set[str]) -> bool:
+    """Refuse a database that holds data; True when it holds only the untouched bootstrap
+    admin (which the restore replaces)."""
     filled = _rows_in_fvh_tables(conn, names)
-    if filled:
-        listing = ", ".join(f"{name} ({count} rows)" for name, count in filled.items())
-        raise BackupError(
-            "Restore needs an empty database, but it already holds data: "
-            f"{listing}. Restore into a new, empty database (the schema is created)."
-        )
+    if not filled:
+        return False
+    if _only_the_untouched_bootstrap_admin(conn, filled):
+        return True
+    listing = ", ".join(f"{name} ({count} rows)" for name, count in filled.items())
+    raise BackupError(
+        "Restore needs an empty database (or one with only the untouched admin "
+        f"{members.BOOTSTRAP_ADMIN_CODE} of `fvh db upgrade`), but it already holds data: "
+        f"{listing}. Restore into a new, empty database (the schema is created)."
+    )
+
+
+def _remove_bootstrap_admin(conn: Connection) -> None:
+    audit_log = Table("audit_log", MetaData(), autoload_with=conn)
+    members_table = Table("members", MetaData(), autoload_with=conn)
+    conn.execute(audit_log.delete())
+    conn.execute(members_table.delete())
 
 
 def _prepare_schema(engine: Engine, header: BackupHeader, known: list[str]) -> None:
@@ -191,7 +241,8 @@ def restore_backup(engine: Engine, path: Path | str) -> BackupHeader:
     _prepare_schema(engine, header, known)
     with Session(engine) as session, session.begin():
         conn = session.connection()
-        _require_empty(conn, names)  # again, inside the transaction that writes
+        if _require_empty(conn, names):  # again, inside the transaction that writes
+            _remove_bootstrap_admin(conn)
         tables = _target_tables(conn, header)
         _load_rows(session, path, tables)
         _reset_sequences(conn, list(tables.values()))
