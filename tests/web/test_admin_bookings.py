@@ -144,6 +144,29 @@ def test_bulk_booking_preview_of_one_member_in_english(admin_browser, build):
     assert "1 booking made." in booked.get_data(as_text=True)
 
 
+def test_bulk_booking_kind_gives_the_sign(admin_browser, build, database):
+    one = build.member(code="3000000003")
+    html = admin_browser.get("/admin/bookings/bulk").get_data(as_text=True)
+    assert re.search(r'<input checked [^>]*value="debit"', html)  # a share of the costs
+    form = {"description": "Umlage", "member_ids": [str(one.id)]}
+    preview = admin_browser.post(
+        "/admin/bookings/bulk",
+        {**form, "kind": "debit", "amount": "7,50"},
+        page="/admin/bookings/bulk",
+    )
+    html = preview.get_data(as_text=True)
+    assert "1 Mitglied × -7,50\xa0€ = -7,50\xa0€" in html
+    assert 'name="kind" value="debit"' in html  # the confirmation books the same
+    credit = {**form, "kind": "credit", "amount": "2", "confirm": "1"}
+    admin_browser.post("/admin/bookings/bulk", credit, page="/admin/bookings/bulk")
+    assert build.balance(one.code) == 200
+    refused = admin_browser.post(
+        "/admin/bookings/bulk", {**credit, "amount": "-2"}, page="/admin/bookings/bulk"
+    )
+    assert refused.status_code == 400 and "Bitte ohne Vorzeichen" in refused.get_data(as_text=True)
+    assert build.balance(one.code) == 200 and _entries(database) == 1
+
+
 def test_bulk_booking_hides_admins_unless_asked(admin_browser, admin, build):
     member = build.member(code="3000000003")
     html = admin_browser.get("/admin/bookings/bulk").get_data(as_text=True)
@@ -289,17 +312,19 @@ def test_deposit_presets_and_the_kind_switch(admin_browser, member, build, datab
         assert session.scalar(select(Transaction.description)) == "Einzahlung"
     post({"kind": "debit", "amount": "1,50", "description": "Strich vergessen"})
     post({"kind": "credit", "amount": "0,50", "description": "Doppelt gebucht"})
-    assert build.balance(member.code) == 1900
+    post({"kind": "debit", "amount": "\u22121", "description": "Minus stimmt mit der Art"})
+    assert build.balance(member.code) == 1800
     for data, message in (
         ({"kind": "deposit", "amount": "-5"}, "Bitte ohne Vorzeichen"),
         ({"kind": "deposit", "amount": ""}, "Bitte einen Betrag angeben."),
-        ({"kind": "refund", "amount": "5"}, "Bitte Einzahlung oder Korrektur wählen."),
+        ({"kind": "refund", "amount": "5"}, "Bitte eine Art wählen."),
+        ({"kind": "credit", "amount": "-5", "description": "x"}, "Bitte ohne Vorzeichen"),
         ({"kind": "debit", "amount": "5", "description": ""}, "Bitte eine Beschreibung angeben."),
     ):
         response = post(data)
         assert response.status_code == 400, data
         assert message in response.get_data(as_text=True), data
-    assert build.balance(member.code) == 1900 and _entries(database) == 3
+    assert build.balance(member.code) == 1800 and _entries(database) == 4
 
 
 def _book(database, member_id: int, cents: int, text: str) -> None:

@@ -79,6 +79,22 @@ class BookingForm(FlaskForm):
             self.form_token.data = form_tokens.new_token()
 
 
+class BulkBookingForm(BookingForm):
+    """The same booking for many: the kind (deduct or credit) gives the sign.
+
+    Without a kind (scripts of older versions) the amount keeps its typed sign.
+    """
+
+    kind = RadioField(
+        _l("Art"),
+        choices=[
+            SelectChoice("debit", _l("Abziehen")),
+            SelectChoice("credit", _l("Gutschreiben")),
+        ],
+        validate_choice=False,
+    )
+
+
 class MemberBookingForm(BookingForm):
     """A deposit or a correction for one member: the kind gives the sign, not a typed minus.
 

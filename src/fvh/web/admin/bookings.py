@@ -24,7 +24,7 @@ from fvh.web import i18n
 from fvh.web.admin import bp, confirmation
 from fvh.web.admin.members import member_or_404, render_member
 from fvh.web.auth import admin_required, current_actor, current_member
-from fvh.web.forms import BookingForm, MemberBookingForm
+from fvh.web.forms import BookingForm, BulkBookingForm, MemberBookingForm
 from fvh.web.outcome import attempt
 from fvh.web.paging import current_pager
 from fvh.web.views import safe_next
@@ -33,11 +33,29 @@ DELETE_ALL_WORD = "ALLE"
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-BOOKING_KINDS = ("deposit", "credit", "debit")
+# The sign each kind of booking gives the amount typed without one.
+KIND_SIGNS = {"deposit": 1, "credit": 1, "debit": -1}
 
 
-def parse_booking_amount(form: BookingForm) -> int:
-    return i18n.parse_money(form.amount.data)
+def parse_booking_amount(form: BookingForm, text: str | None = None) -> int:
+    """The amount of a booking form, signed by its kind when it has one.
+
+    A typed sign that agrees with the kind is fine ("-2,50" to deduct); one that contradicts
+    it ("-5" as a deposit) is refused rather than guessed. Without a kind the typed sign holds.
+    """
+    cents = i18n.parse_money(form.amount.data if text is None else text)
+    kind = getattr(form, "kind", None)
+    if kind is None or not kind.data:
+        return cents
+    sign = KIND_SIGNS.get(kind.data)
+    if sign is None or kind.data not in {choice.value for choice in kind.choices}:
+        raise ValidationError(_("Bitte eine Art wählen."), "kind")
+    if cents < 0 < sign:
+        raise ValidationError(
+            _("Bitte ohne Vorzeichen: die Art sagt, ob gutgeschrieben oder abgezogen wird."),
+            "amount",
+        )
+    return sign * abs(cents)
 
 
 def _member_booking(form: MemberBookingForm) -> tuple[int, str]:
@@ -45,22 +63,14 @@ def _member_booking(form: MemberBookingForm) -> tuple[int, str]:
 
     A preset counts when no amount was typed. Without a kind the typed sign holds.
     """
-    kind = form.kind.data or ""
-    if kind and kind not in BOOKING_KINDS:
-        raise ValidationError(_("Bitte Einzahlung oder Korrektur wählen."), "kind")
     text = (form.amount.data or "").strip() or (form.preset.data or "").strip()
     if not text:
         raise ValidationError(_("Bitte einen Betrag angeben."), "amount")
-    cents = i18n.parse_money(text)
-    if kind and cents < 0:
-        raise ValidationError(
-            _("Bitte ohne Vorzeichen: die Art sagt, ob gutgeschrieben oder abgezogen wird."),
-            "amount",
-        )
+    cents = parse_booking_amount(form, text)
     description = (form.description.data or "").strip()
-    if kind == "deposit" and not description:
+    if form.kind.data == "deposit" and not description:
         description = _("Einzahlung")
-    return (-cents if kind == "debit" else cents), description
+    return cents, description
 
 
 @bp.post("/members/<int:member_id>/book")
@@ -102,7 +112,9 @@ def bulk_booking() -> ResponseReturnValue:
     or already chosen: "select all" should not book the treasurer's own account.
     """
     session = db_session()
-    form = BookingForm()
+    form = BulkBookingForm()
+    if request.method == "GET":
+        form.kind.data = "debit"  # what a bulk booking mostly is: a share of the costs
     selected = set()
     for raw in request.form.getlist("member_ids"):
         try:
@@ -159,7 +171,7 @@ def _chosen_members(selected: set[int]) -> list[Member]:
 
 
 def _bulk_preview(
-    form: BookingForm, chosen: list[Member], cents: int, confirm: confirmation.Confirmation
+    form: BulkBookingForm, chosen: list[Member], cents: int, confirm: confirmation.Confirmation
 ) -> ResponseReturnValue:
     """The confirmation page of a bulk booking: count × amount = total, and who."""
     summary = ngettext(
@@ -170,6 +182,7 @@ def _bulk_preview(
         total=i18n.money(cents * len(chosen)),
     )
     fields = [
+        ("kind", form.kind.data or ""),
         ("amount", form.amount.data or ""),
         ("description", form.description.data or ""),
         ("form_token", form.form_token.data or ""),
