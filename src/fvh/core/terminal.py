@@ -157,7 +157,7 @@ def tap(
     description: str,
     claim: idempotency.Claim | None = None,
     *,
-    answer: Answer,
+    answer: Answer | None = None,
 ) -> TapResult:
     """Book the default amount for what the terminal presented, once, and commit.
 
@@ -166,6 +166,8 @@ def tap(
     record is stored with `answer(outcome)` in the booking's transaction. The key's use is
     noted in a transaction of its own, which never fails the tap.
     """
+    if claim is not None and answer is None:
+        raise ValueError("an Idempotency-Key claim needs the answer to store with it")
     if not api_key:
         return TapResult(KeyRefused())  # refused without asking the database
     db.begin_read(session)
@@ -199,7 +201,7 @@ def _claimed_booking(
     found: Any,
     description: str,
     claim: idempotency.Claim | None,
-    answer: Answer,
+    answer: Answer | None,
 ) -> tuple[Outcome, ledger.Booking | None]:
     """One run of the booking transaction: the Idempotency-Key claimed, the member debited,
     the answer stored with the key. Returns the outcome and the booking, if one was made."""
@@ -214,7 +216,7 @@ def _claimed_booking(
             return Replayed(earlier.status_code, earlier.body), None
         record = earlier
     outcome, booking = _book(session, presented, found, description, key)
-    if record is not None:
+    if record is not None and answer is not None:
         body, status = answer(outcome)
         idempotency.complete(record, status, body)
     return outcome, booking
