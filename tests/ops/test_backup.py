@@ -6,6 +6,10 @@ import base64
 import gzip
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
@@ -16,6 +20,7 @@ from fvh.core import audit, keys, ledger, members, system_settings, tokens
 from fvh.db import Database
 from fvh.db.models import Base, Member, Transaction
 from fvh.ops import backup
+from fvh.ops.backup import fileformat
 from fvh.ops.cli import main
 from tests.conftest import (
     BACKENDS,
@@ -321,3 +326,74 @@ def test_restore_refuses_an_installation_in_use(fvh, filled, tmp_path, database,
     assert result.exit_code == 1, result.output
     assert "needs an empty database" in result.output
     assert table_rows(database_url) == before
+
+
+# --- temp files of killed backups ---------------------------------------------------------
+
+# Writes a backup file and stays in the middle of it until killed.
+WRITING = """
+import sys, time
+from pathlib import Path
+from fvh.ops.backup.fileformat import atomic_text_file
+with atomic_text_file(Path(sys.argv[1])) as stream:
+    stream.write("x" * 100_000)
+    stream.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+"""
+
+
+def _writing_backup(path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITING, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline().strip() == "writing"
+    return process
+
+
+def _temp_files(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def _age(folder, seconds: float) -> None:
+    """Date the temp files back, as if the backup had died that long ago."""
+    then = time.time() - seconds
+    for name in _temp_files(folder):
+        os.utime(folder / name, (then, then))
+
+
+def test_the_next_backup_removes_a_killed_backups_temp_file(fvh, database, tmp_path):
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    killed = _writing_backup(folder / "fvh-monday.gz")
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=10)
+    [left] = _temp_files(folder)
+    assert left.startswith(".fvh-monday.gz.")
+    unrelated = folder / ".notizen.abcdefgh.tmp"  # not a backup's: not gzip
+    unrelated.write_text("Einkaufsliste")
+    _age(folder, fileformat.STALE_AFTER_SECONDS + 60)
+    fvh("backup", str(folder / "fvh-tuesday.gz"))
+    assert _temp_files(folder) == [unrelated.name]
+    assert backup.verify(folder / "fvh-tuesday.gz").total_rows >= 0
+    assert not (folder / "fvh-monday.gz").exists()
+
+
+def test_a_running_backups_temp_file_is_left_alone(fvh, database, tmp_path):
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    running = _writing_backup(folder / "fvh-slow.gz")
+    try:
+        [writing] = _temp_files(folder)
+        _age(folder, fileformat.STALE_AFTER_SECONDS + 60)  # even an old one, while locked
+        fvh("backup", str(folder / "fvh-quick.gz"))
+        assert _temp_files(folder) == [writing]
+        assert (folder / "fvh-quick.gz").exists()
+        # a temp file of a killed backup that died a moment ago might be a starting one
+        running.send_signal(signal.SIGKILL)
+        running.wait(timeout=10)
+        os.utime(folder / writing)
+        assert fileformat.remove_stale_temp_files(folder) == []
+    finally:
+        running.kill()
+        running.communicate(timeout=10)

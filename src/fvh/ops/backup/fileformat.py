@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import gzip
 import io
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -100,13 +103,51 @@ def decode(value: Any) -> Any:
 # --- writing -------------------------------------------------------------------------------
 
 
+# A temporary backup file: `.NAME.` + tempfile's eight random characters + `.tmp`.
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+_GZIP_MAGIC = b"\x1f\x8b"
+# A temp file this young may belong to a backup that has not yet locked it.
+STALE_AFTER_SECONDS = 60
+
+
+def remove_stale_temp_files(directory: Path) -> list[Path]:
+    """Delete the temp files that killed backups left in `directory`; return them.
+
+    A writing backup holds a lock on its temp file (`atomic_text_file`), which the system
+    releases when the process dies: a temp file that can be locked, is not brand new and is
+    empty or gzip is one whose writer is gone. Other files are never touched.
+    """
+    removed = []
+    for entry in directory.iterdir():
+        if not _TEMP_NAME.fullmatch(entry.name) or not entry.is_file():
+            continue
+        try:
+            with entry.open("rb") as stale:
+                fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a running backup has it
+                if time.time() - os.fstat(stale.fileno()).st_mtime < STALE_AFTER_SECONDS:
+                    continue
+                if stale.read(2) not in (b"", _GZIP_MAGIC):
+                    continue
+                entry.unlink()
+                removed.append(entry)
+        except OSError:  # locked, or gone meanwhile
+            continue
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_text_file(path: Path) -> Iterator[IO[str]]:
-    """A gzip'ed text stream that appears at `path` only when complete (temp file + rename)."""
+    """A gzip'ed text stream that appears at `path` only when complete (temp file + rename).
+
+    The temp file is locked while it is written, so that the next backup can tell the one
+    a killed backup left behind (and removes it) from one being written.
+    """
     directory = path.parent if str(path.parent) else Path()
     if not directory.is_dir():
         raise BackupError(f"The directory {directory} does not exist.")
+    remove_stale_temp_files(directory)
     fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed, also by a crash
     try:
         with os.fdopen(fd, "wb") as raw:
             with (
