@@ -418,3 +418,61 @@ def test_nginx_example_refuses_in_the_doors_format_too(env, tmp_path):
         nginx.communicate(timeout=30)
         _stop(server)
     assert not problems, "\n".join(problems)
+
+
+# --- metrics folders of killed servers ----------------------------------------------------
+
+
+def test_only_the_metrics_folders_of_dead_servers_are_removed(tmp_path):
+    from fvh.ops.serving import remove_stale_metrics_dirs
+
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait(timeout=30)
+    dead = tmp_path / f"fvh-metrics-{finished.pid}-abc_1234"
+    alive = tmp_path / f"fvh-metrics-{os.getpid()}-xyz_9876"
+    other = [tmp_path / "fvh-metrics-q1w2e3r4", tmp_path / "fvh-mail", tmp_path / "1234-abc"]
+    for folder in (dead, alive, *other):
+        folder.mkdir()
+        (folder / "counter_1.db").write_bytes(b"\0" * 16)
+    assert remove_stale_metrics_dirs(str(tmp_path)) == [str(dead)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (alive, *other))
+
+
+@pytest.mark.slow
+def test_a_killed_servers_metrics_folder_is_removed_at_the_next_start(env):
+    """kill -9 of the whole server leaves its folder in /dev/shm; the next start removes it
+    and never the folder of a server that still runs."""
+    from fvh.ops.serving import memory_dir
+
+    _fvh(env, "db", "upgrade")
+    env = {**env, "GUNICORN_WORKERS": "1"}
+    shm = Path(memory_dir() or "/nonexistent")
+    assert shm.is_dir()
+
+    def folders_of(process: subprocess.Popen) -> list[Path]:
+        return list(shm.glob(f"fvh-metrics-{process.pid}-*"))
+
+    first_port, second_port = _free_port(), _free_port()
+    first = _start(env, "--port", str(first_port))
+    _wait_until_up(f"http://127.0.0.1:{first_port}/api/health", first)
+    [killed_folder] = folders_of(first)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.communicate(timeout=30)
+    assert killed_folder.is_dir()  # what a crash leaves behind
+
+    running = _start(env, "api", "--port", str(_free_port()))
+    second = None
+    try:
+        deadline = time.monotonic() + 60
+        while not folders_of(running):
+            assert time.monotonic() < deadline, "the running server has no metrics folder"
+            time.sleep(0.1)
+        second = _start(env, "--port", str(second_port))
+        _wait_until_up(f"http://127.0.0.1:{second_port}/api/health", second)
+        assert not killed_folder.exists()
+        assert folders_of(running) and folders_of(second)
+    finally:
+        _stop(running)
+        if second is not None:
+            _stop(second)
+    assert not folders_of(running) and not folders_of(second)  # a clean stop removes its own

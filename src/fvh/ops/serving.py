@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
+import shutil
 import tempfile
 from typing import Any
 
@@ -171,6 +173,37 @@ def memory_dir() -> str | None:
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
+METRICS_DIR_PREFIX = "fvh-metrics-"
+_METRICS_DIR = re.compile(rf"{METRICS_DIR_PREFIX}(\d+)-\w+")
+
+
+def _process_lives(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_metrics_dirs(parent: str) -> list[str]:
+    """Delete the metrics folders of servers that died without removing theirs (kill -9);
+    return their paths. A folder names its server's process id (`run`): one whose process
+    is gone is stale; a running server's folder is never touched."""
+    removed = []
+    with os.scandir(parent) as entries:
+        for entry in entries:
+            match = _METRICS_DIR.fullmatch(entry.name)
+            if match is None or not entry.is_dir(follow_symlinks=False):
+                continue
+            if _process_lives(int(match.group(1))):
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+    return removed
+
+
 def gunicorn_options(config: Config, bind: str) -> dict[str, Any]:
     if config.gunicorn_worker_class not in WORKER_CLASSES:
         raise click.ClickException(
@@ -255,7 +288,11 @@ def run(
         start_outbox_worker(app)
         app.run(host=host, port=port, debug=True, use_reloader=False)
         return
-    # Workers share their metrics through files in a folder that lives as long as the server.
-    with tempfile.TemporaryDirectory(prefix="fvh-metrics-", dir=memory_dir()) as metrics_dir:
+    # Workers share their metrics through files in a folder that lives as long as the server;
+    # a killed server's folder stays behind and is removed by the next start.
+    parent = memory_dir() or tempfile.gettempdir()
+    remove_stale_metrics_dirs(parent)
+    prefix = f"{METRICS_DIR_PREFIX}{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=parent) as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         FvhGunicorn(config, mode, gunicorn_options(config, f"{host}:{port}")).run()
