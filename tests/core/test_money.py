@@ -1,6 +1,6 @@
 import pytest
 from babel.numbers import get_group_symbol
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fvh.core.errors import ValidationError
@@ -130,7 +130,9 @@ def test_a_unit_stands_for_the_currency():
         parse_amount("12 €", currency="Striche", decimals=0)
 
 
+# No deadline: the machine's CPU is shared, and a slow example is not a wrong one.
 @pytest.mark.parametrize("locale", UI_LOCALES)
+@settings(deadline=None, max_examples=300)
 @given(cents=st.integers(min_value=-MAX_ABS_CENTS, max_value=MAX_ABS_CENTS))
 def test_format_then_parse_round_trips(locale, cents):
     shown = format_cents(cents, "EUR", 2, locale)
@@ -143,11 +145,32 @@ def test_format_then_parse_round_trips(locale, cents):
 
 
 @pytest.mark.parametrize("locale", UI_LOCALES)
+@settings(deadline=None)
 @given(tenths=st.integers(-MAX_ABS_CENTS // 10, MAX_ABS_CENTS // 10).map(lambda n: n * 10))
 def test_format_then_parse_round_trips_with_one_decimal_and_other_currencies(locale, tenths):
     for currency in ("CHF", "USD"):
         shown = format_cents(tenths, currency, 1, locale)
         assert parse_amount(shown, locale=locale, currency=currency, decimals=1) == tenths
+
+
+@pytest.mark.parametrize("locale", UI_LOCALES)
+@settings(deadline=None, max_examples=300)
+@given(
+    text=st.text(alphabet=st.sampled_from("0123456789.,-+ €\u2212\xa0\u202feEUR$aN_٣"), max_size=24)
+    | st.text(max_size=50)
+)
+def test_any_text_is_an_amount_in_range_or_a_validation_error(locale, text):
+    """Whatever is typed: cents within the bounds, or a message for the field, never a crash."""
+    try:
+        cents = parse_amount(text, locale=locale)
+    except ValidationError as exc:
+        refusal = exc
+    else:
+        assert isinstance(cents, int) and abs(cents) <= MAX_ABS_CENTS
+        # What was read is shown back the same way.
+        assert parse_amount(format_cents(cents, "EUR", 2, locale), locale=locale) == cents
+        return
+    assert refusal.field == "amount" and refusal.message
 
 
 def test_cents_to_number_is_int_when_whole():
