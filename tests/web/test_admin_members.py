@@ -293,3 +293,199 @@ def test_dashboard_queries_do_not_grow_with_the_members(admin_browser, build, co
     for n in range(3, 30):
         build.member(code=f"71000000{n:02d}", balance_cents=100)
     assert dashboard_queries() == few
+
+
+# --- German names: search, order, namesakes ---------------------------------------------------
+
+# (last, first) in the German order (DIN 5007-1); the admin fixture "Admin, Anna" comes second
+# (Äbele sorts as Abele).
+GERMAN_NAMES = [
+    ("Äbele", "Karin"),
+    ("Müller", "Anna"),
+    ("Öztürk", "Mehmet"),
+    ("Strauss", "Max"),
+    ("Strauß", "Max"),
+    ("Weiß", "Zoë"),
+    ("Zander", "Ute"),
+]
+
+
+def _german_members(build):
+    created = {}
+    for index, (last, first) in enumerate(reversed(GERMAN_NAMES)):
+        created[last] = build.member(code=f"40000000{index:02d}", first_name=first, last_name=last)
+    return created
+
+
+def _order_in(html, labels):
+    positions = [html.find(label) for label in labels]
+    assert all(p >= 0 for p in positions), list(zip(labels, positions, strict=True))
+    return [label for _p, label in sorted(zip(positions, labels, strict=True))]
+
+
+def _labels():
+    return [f"{last}, {first}" for last, first in GERMAN_NAMES]
+
+
+def test_every_member_list_is_in_german_order(admin_browser, build, database):
+    """The dashboard, the bulk booking, the unknown tokens' dropdown and the token list list
+    Äbele before Müller and Öztürk before Strauss, Strauß and Weiß, on every backend."""
+    from fvh.core import tokens
+
+    created = _german_members(build)
+    for index, member in enumerate(created.values()):
+        build.token(member, bytes([4, index, 0xA2, 0x2B]))
+    with database.session() as session:
+        tokens.record_unknown_scan(session, bytes.fromhex("04ffeedd"), "Terminal 1")
+    expected = [_labels()[0], "Admin, Anna", *_labels()[1:]]
+    for page in ("/admin/", "/admin/bookings/bulk", "/admin/tokens/unknown", "/admin/tokens/"):
+        html = admin_browser.get(page).get_data(as_text=True)
+        # The admin has no token and may be left out of the bulk booking's list.
+        labels = [label for label in expected if label != "Admin, Anna" or label in html]
+        assert _order_in(html, labels) == labels, page
+    descending = admin_browser.get("/admin/?sort=name&dir=desc").get_data(as_text=True)
+    assert _order_in(descending, expected) == expected[::-1]
+
+
+@pytest.mark.parametrize(
+    ("text", "found", "not_found"),
+    [
+        ("Öz", ["Öztürk, Mehmet"], ["Weiß, Zoë"]),
+        ("oz", ["Öztürk, Mehmet"], ["Weiß, Zoë"]),
+        ("ÖZTÜRK", ["Öztürk, Mehmet"], ["Müller, Anna"]),
+        ("weiss", ["Weiß, Zoë"], ["Öztürk, Mehmet"]),
+        ("strauss", ["Strauss, Max", "Strauß, Max"], ["Weiß, Zoë"]),
+        ("4000000003", ["Strauss, Max"], ["Strauß, Max"]),
+        ("04:03:A2:2B", ["Strauss, Max"], ["Strauß, Max"]),
+    ],
+)
+def test_dashboard_search_ignores_case_and_accents(admin_browser, build, text, found, not_found):
+    created = _german_members(build)
+    build.token(created["Strauss"], bytes.fromhex("0403A22B"))
+    html = admin_browser.get("/admin/", query_string={"q": text}).get_data(as_text=True)
+    for label in found:
+        assert label in html, label
+    for label in not_found:
+        assert label not in html, label
+
+
+def test_a_second_member_of_the_same_name_needs_a_confirmation(admin_browser, build, database):
+    anna = build.member(code="4100000001", first_name="Anna", last_name="Müller")
+    before = _count(database)
+    form = {"first_name": "anna", "last_name": "MÜLLER", "password": "ein-gutes-passwort"}
+    response = admin_browser.post("/admin/members/new", form)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Es gibt schon ein Mitglied Anna Müller – trotzdem anlegen?" in html
+    assert f'href="/admin/members/{anna.id}"' in html
+    assert 'name="same_name_confirmed"' in html
+    assert 'value="ein-gutes-passwort"' in html  # kept, so confirming keeps the password
+    assert _count(database) == before
+
+    response = admin_browser.post("/admin/members/new", {**form, "same_name_confirmed": "y"})
+    assert response.status_code == 302
+    assert _count(database) == before + 1
+    with database.session() as session:
+        twins = members.same_name(session, "Anna", "Müller")
+        assert len(twins) == 2
+        second = next(m for m in twins if m.id != anna.id)
+        assert members.check_password(second, "ein-gutes-passwort")
+
+
+def test_a_different_name_needs_no_confirmation(admin_browser, build, database):
+    build.member(code="4100000001", first_name="Anna", last_name="Müller")
+    for first, last in (("Anna", "Mueller"), ("Anne", "Müller"), ("Anna", "Müller-Lüdenscheidt")):
+        response = admin_browser.post(
+            "/admin/members/new", {"first_name": first, "last_name": last}
+        )
+        assert response.status_code == 302, (first, last)
+
+
+# --- the journal's member filter -----------------------------------------------------------
+
+
+def _booked_members(build):
+    """The German names, each with one booking (its start balance), codes in list order."""
+    return {
+        last: build.member(
+            code=f"42000000{index:02d}", first_name=first, last_name=last, balance_cents=100
+        )
+        for index, (last, first) in enumerate(GERMAN_NAMES)
+    }
+
+
+def _journal(admin_browser, **args):
+    response = admin_browser.get("/admin/journal", query_string=args)
+    return response.status_code, response.get_data(as_text=True)
+
+
+def _journal_codes(html):
+    return set(re.findall(r'<span class="muted">(42000000\d\d)</span>', html))
+
+
+@pytest.mark.parametrize(
+    ("typed", "last"),
+    [
+        ("ÖZTÜRK", "Öztürk"),
+        ("oztürk mehmet", "Öztürk"),
+        ("Weiß, Zoë (4200000005)", "Weiß"),  # a suggestion as the field holds it
+        ("4200000005", "Weiß"),
+        ("zoe", "Weiß"),
+    ],
+)
+def test_journal_is_filtered_by_a_members_name_or_code(admin_browser, build, typed, last):
+    booked = _booked_members(build)
+    status, html = _journal(admin_browser, member=typed)
+    assert status == 200
+    assert f"Buchungen: {booked[last].full_name}" in html
+    assert _journal_codes(html) == {booked[last].code}
+    assert 'list="member-suggestions"' in html
+    script = re.search(r'<script src="(/assets/member-suggest\.js[^"]*)"', html).group(1)
+    with admin_browser.get(script) as served:  # a file, as the CSP wants
+        assert served.status_code == 200
+
+
+def test_journal_name_that_fits_several_lists_them_and_filters_nothing(admin_browser, build):
+    booked = _booked_members(build)
+    status, html = _journal(admin_browser, member="strauss", kind="credit")
+    assert status == 400
+    assert "Mehrere Mitglieder passen; bitte eins auswählen." in html
+    assert _journal_codes(html) <= {booked["Strauss"].code, booked["Strauß"].code}
+    assert "Keine Buchungen." in html
+    links = re.findall(r'href="/admin/journal\?([^"]+)"', html)
+    assert any(
+        f"member={booked['Strauß'].code}" in link and "kind=credit" in link for link in links
+    )
+    status, html = _journal(admin_browser, member="Niemand")
+    assert status == 200
+    assert "Kein Mitglied gefunden: Niemand" in html
+    assert len(_journal_codes(html)) == len(GERMAN_NAMES)  # the whole journal
+    status, html = _journal(admin_browser, member="4299999999")
+    assert "Kein Mitglied mit dem Code 4299999999." in html
+
+
+def test_journal_csv_of_a_member_chosen_by_name(admin_browser, build):
+    booked = _booked_members(build)
+    response = admin_browser.get("/admin/journal.csv", query_string={"member": "weiss"})
+    assert response.status_code == 200
+    assert (
+        f'filename="journal-{booked["Weiß"].code}.csv"' in response.headers["Content-Disposition"]
+    )
+    body = response.get_data(as_text=True)
+    assert "Zoë Weiß" in body
+    assert "Öztürk" not in body
+
+
+def test_member_suggestions_come_from_the_search(admin_browser, build):
+    _german_members(build)
+    response = admin_browser.get("/admin/members/suggest", query_string={"q": "oz"})
+    assert response.status_code == 200
+    assert response.json == {
+        "members": [{"code": "4000000004", "value": "Öztürk, Mehmet (4000000004)"}]
+    }
+    both = admin_browser.get("/admin/members/suggest", query_string={"q": "STRAUSS"}).json
+    assert [m["value"] for m in both["members"]] == [
+        "Strauss, Max (4000000003)",
+        "Strauß, Max (4000000002)",
+    ]
+    assert admin_browser.get("/admin/members/suggest").json == {"members": []}

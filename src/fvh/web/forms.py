@@ -64,6 +64,8 @@ class MemberForm(FlaskForm):
 class NewMemberForm(MemberForm):
     password = PasswordField(_l("Passwort (leer: keins)"), validators=[Optional()])
     is_admin = BooleanField(_l("Administrator"))
+    # Ticked after the hint that a member of that name exists already.
+    same_name_confirmed = BooleanField(_l("Ja, trotzdem anlegen"))
 
 
 class BookingForm(FlaskForm):

@@ -21,7 +21,7 @@ from fvh.db.models import Member, Transaction
 from fvh.http.context import db_session
 from fvh.http.routing import parse_id
 from fvh.web import i18n
-from fvh.web.admin import bp, confirmation
+from fvh.web.admin import bp, confirmation, member_field
 from fvh.web.admin.members import member_or_404, render_member
 from fvh.web.auth import admin_required, current_actor, current_member
 from fvh.web.forms import BookingForm, BulkBookingForm, MemberBookingForm
@@ -287,25 +287,26 @@ def _parse_date(name: str, errors: dict[str, str]) -> date | None:
 
 @dataclass(frozen=True)
 class JournalRequest:
-    """The journal filter from the query string, and the form fields it found wrong."""
+    """The journal filter from the query string, and the form fields it found wrong.
+
+    `candidates` are the members a name in the member field fits when it fits several.
+    """
 
     query: ledger.JournalFilter
     member: Member | None
     args: dict[str, str]
     errors: dict[str, str]
+    candidates: tuple[Member, ...] = ()
 
 
 def journal_filter() -> JournalRequest:
     """The filter from the query string; dates are local days, turned into UTC bounds."""
     names = ("member", "q", "from", "to", "kind", "by", "by_kind")
-    args = {k: request.args.get(k, "").strip() for k in names}
-    member = None
-    if args["member"]:
-        try:
-            member = members.get_by_code(db_session(), args["member"])
-        except DomainError:
-            flash(_("Kein Mitglied mit dem Code %(code)s.", code=args["member"]), "error")
-            args["member"] = ""
+    args = {k: request.args.get(k, "").strip()[:200] for k in names}
+    choice = member_field.resolve(args["member"]) if args["member"] else member_field.MemberChoice()
+    member, candidates = choice.member, choice.candidates
+    if member is None and not candidates:
+        args["member"] = ""
     errors: dict[str, str] = {}
     start, end = _parse_date("from", errors), _parse_date("to", errors)
     query = ledger.JournalFilter(
@@ -317,7 +318,9 @@ def journal_filter() -> JournalRequest:
         booked_by=args["by"][:100],
         booked_by_kind=args["by_kind"] if args["by_kind"] in ledger.BOOKED_BY_KINDS else "",
     )
-    return JournalRequest(query, member, args, errors)
+    if candidates:  # which one is meant is for the admin to say, not to guess
+        errors["member"] = _("Mehrere Mitglieder passen; bitte eins auswählen.")
+    return JournalRequest(query, member, args, errors, candidates)
 
 
 @bp.get("/journal")
@@ -339,6 +342,7 @@ def _render_journal(found: JournalRequest) -> ResponseReturnValue:
         reversed_ids=page.reversed_ids,
         pager=pager.with_total(page.total),
         member=found.member,
+        candidates=found.candidates,
         args=found.args,
         errors=found.errors,
     ), 400 if found.errors else 200

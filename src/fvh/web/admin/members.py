@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
+from wtforms.widgets import PasswordInput
 
 from fvh.core import ledger, members, notify, refusals, registration
 from fvh.core.errors import DomainError, DuplicateCode, DuplicateEmail, MemberNotFound
@@ -53,6 +54,11 @@ def member_new() -> ResponseReturnValue:
     form = NewMemberForm()
     if form.validate_on_submit():
         session = db_session()
+        namesakes = _namesakes(form)
+        if namesakes:
+            return render_template(
+                "web/admin/member_form.html", form=form, member=None, namesakes=namesakes
+            )
         with attempt(form, field=_duplicate_field) as outcome:
             data = members.NewMember(
                 code=(form.code.data or "").strip() or None,
@@ -77,6 +83,20 @@ def member_new() -> ResponseReturnValue:
             )
             return redirect(url_for("admin.member_detail", member_id=member.id))
     return render_template("web/admin/member_form.html", form=form, member=None)
+
+
+def _namesakes(form: NewMemberForm) -> list[Member]:
+    """Members of the same name as the new one, unless the admin already said to go on.
+
+    The form comes back with the hint; the password typed stays in its field (the page is
+    not cached), so that confirming does not create the member without it.
+    """
+    if form.same_name_confirmed.data:
+        return []
+    found = members.same_name(db_session(), form.first_name.data or "", form.last_name.data or "")
+    if found:
+        form.password.widget = PasswordInput(hide_value=False)
+    return found
 
 
 @bp.get("/members/<int:member_id>")
