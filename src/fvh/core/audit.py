@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from fvh.db.models import AuditEntry
@@ -70,12 +71,22 @@ class AuditPage:
 
 
 def list_entries(
-    session: Session, *, action: str = "", text: str = "", limit: int = 50, offset: int = 0
+    session: Session,
+    *,
+    action: str | Sequence[str] = "",
+    text: str = "",
+    limit: int = 50,
+    offset: int = 0,
 ) -> AuditPage:
-    """Audit entries, newest first; `action` is a prefix (e.g. "member."), `text` a target part."""
+    """Audit entries, newest first; `action` is a prefix (e.g. "member.") or several, of which
+    any matches; `text` a part of the target or the actor."""
     conditions = []
-    if action:
-        conditions.append(AuditEntry.action.like(f"{action}%"))
+    prefixes = [p for p in ([action] if isinstance(action, str) else action) if p]
+    if prefixes:
+        # autoescape: "_" in "api_key." is a letter here, not LIKE's any-character
+        conditions.append(
+            or_(*(AuditEntry.action.startswith(p, autoescape=True) for p in prefixes))
+        )
     if text.strip():
         pattern = f"%{text.strip().lower()}%"
         conditions.append(

@@ -8,6 +8,7 @@ bp = gui_blueprint("admin", __name__)
 
 # The view modules attach their routes to `bp`.
 from fvh.web.admin import (  # noqa: E402
+    audit_log,
     bookings,
     clients,
     dashboard,
@@ -16,4 +17,4 @@ from fvh.web.admin import (  # noqa: E402
     tokens,
 )
 
-__all__ = ["bookings", "bp", "clients", "dashboard", "members", "system", "tokens"]
+__all__ = ["audit_log", "bookings", "bp", "clients", "dashboard", "members", "system", "tokens"]
