@@ -35,7 +35,7 @@ from tests.faults.served import (
     truthful_failures,
 )
 
-KILLS = 12
+KILLS = 10
 TERMINALS = 6
 ENGINES = ["sqlite"] + (["mysql"] if os.environ.get("FVH_TEST_MYSQL_URL") else [])
 
