@@ -287,7 +287,7 @@ def test_paging_parameters_agree_with_the_schema(client, build, document, name):
     @given(value=NUMBERS)
     @example(value=str(schema["maximum"]))
     @example(value=str(schema["maximum"] + 1))
-    @example(value="9" * 5000)
+    @example(value="9" * 4000)  # the longest that fits the 4 KB request line
     def check(value: str) -> None:
         response = client.get(
             f"{PREFIX}/users", query_string={name: value}, headers={"X-API-Key": key}

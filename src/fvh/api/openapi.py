@@ -20,7 +20,7 @@ from fvh.api.auth import HEADER as API_KEY_HEADER
 from fvh.api.routes import CONTROL_CHARACTERS, MAX_OFFSET, bp
 from fvh.core import idempotency, ledger, members, passwords, tokens
 from fvh.core.keys import SCOPE_ADMIN, SCOPE_TERMINAL
-from fvh.http import access
+from fvh.http import access, limits
 from fvh.http.context import app_config
 
 OPENAPI_VERSION = "3.1.0"
@@ -107,7 +107,7 @@ _VISIBLE = r"[!-~\xa1-\xac\xae-\xff]"
 IDEMPOTENCY_KEY_PATTERN = (
     rf"^{_VISIBLE}(?:{_PRINTABLE}{{0,{idempotency.MAX_KEY_LENGTH - 2}}}{_VISIBLE})?$"
 )
-_NO_CONTROLS = "No control characters (U+0000 to U+001F, U+007F to U+009F)."
+_NO_CONTROLS = "No control characters (U+0000 to U+001F, U+007F to U+009F), no lone surrogates."
 _SALDO = {
     "type": "number",
     "description": "Balance in currency units: an integer for whole amounts (`5`), "
@@ -678,6 +678,10 @@ Field names are German on purpose: they are the protocol.
   A method a path does not allow gets 405 with an `Allow` header.
 * **Lists** are paged with `limit`/`offset`; `X-Total-Count` gives the number of all entries.
 * **Bookings** accept an optional `Idempotency-Key` header for safe retries.
+* **The request's head** is limited on every path: a request line over
+  {limits.MAX_REQUEST_LINE} bytes gets 414, a header line over {limits.MAX_HEADER_FIELD}
+  bytes or more than {limits.MAX_HEADER_FIELDS} headers 431, a header value with a control
+  character 400, each as such a JSON error.
 """
 
 
