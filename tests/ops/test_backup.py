@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, inspect, select
 
 from fvh.core import audit, keys, ledger, members, system_settings, tokens
-from fvh.db import Database
+from fvh.db import Database, migrate
 from fvh.db.models import Base, Member, Transaction
 from fvh.ops import backup
 from fvh.ops.backup import fileformat
@@ -397,3 +397,31 @@ def test_a_running_backups_temp_file_is_left_alone(fvh, database, tmp_path):
     finally:
         running.kill()
         running.communicate(timeout=10)
+
+
+def test_an_older_backup_restores_into_a_fresh_installation_of_a_newer_fvh(
+    fvh, tmp_path, new_database, backend
+):
+    """The new machine runs a newer FVH than the one that wrote the backup: its fresh schema
+    is newer than the backup's, and only the untouched bootstrap admin is in it."""
+    old = new_database("sqlite")
+    old_database = Database(old, pool_size=1)
+    try:
+        known = backup.revisions.known_revisions(old_database.engine)
+        migrate.upgrade(old_database.engine, known[-2])
+    finally:
+        old_database.dispose()
+    file = tmp_path / "old.gz"
+    fvh("backup", str(file), database_url=old)
+    assert backup.read_header(file).revision == known[-2]
+    target = new_database(backend)
+    fvh("db", "upgrade", database_url=target)
+    result = fvh("restore", str(file), database_url=target)
+    assert "Traceback" not in result.output
+    restored = Database(target, pool_size=1)
+    try:
+        assert migrate.current_revision(restored.engine) == known[-1]
+        with restored.sessionmaker() as session:
+            assert session.scalar(select(func.count()).select_from(Member)) == 0
+    finally:
+        restored.dispose()

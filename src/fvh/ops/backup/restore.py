@@ -101,6 +101,22 @@ def _require_empty(conn: Connection, names: set[str]) -> bool:
     )
 
 
+def _drop_schema(engine: Engine, names: set[str]) -> None:
+    """Drop FVH's tables and the migration record: a fresh installation of a newer FVH than
+    the backup's holds nothing worth keeping, and a schema can only be built up to the
+    backup's revision, not taken down to it."""
+    with engine.begin() as conn:
+        wanted = (names | {"alembic_version"}) & set(inspect(conn).get_table_names())
+        metadata = MetaData()
+        metadata.reflect(bind=conn, only=sorted(wanted))
+        metadata.drop_all(bind=conn)
+
+
+def _is_newer(engine: Engine, revision: str, known: list[str]) -> bool:
+    current = migrate.current_revision(engine)
+    return revision in known and current in known and known.index(current) > known.index(revision)
+
+
 def _remove_bootstrap_admin(conn: Connection) -> None:
     audit_log = Table("audit_log", MetaData(), autoload_with=conn)
     members_table = Table("members", MetaData(), autoload_with=conn)
@@ -236,8 +252,10 @@ def restore_backup(engine: Engine, path: Path | str) -> BackupHeader:
     known = known_revisions(engine)
     names = {t.name for t in Base.metadata.sorted_tables} | {t.name for t in header.tables}
     with engine.connect() as conn:
-        _require_empty(conn, names)
+        fresh_installation = _require_empty(conn, names)
         conn.rollback()
+    if fresh_installation and _is_newer(engine, header.revision, known):
+        _drop_schema(engine, names)
     _prepare_schema(engine, header, known)
     with Session(engine) as session, session.begin():
         conn = session.connection()
