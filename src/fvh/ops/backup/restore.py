@@ -1,5 +1,9 @@
 """Restoring a backup: an empty database of any backend gets the file's rows, or nothing.
 
+A fresh installation counts as empty: `fvh db upgrade` put only the bootstrap admin in it,
+and as long as nobody has used it the restore replaces it (the disaster recovery path: new
+machine, install, restore).
+
 The file is read completely first, so a damaged one changes nothing. The schema is migrated
 to the backup's revision, the rows go in, the ledger is checked, and only then is the one
 transaction committed; afterwards the schema is migrated on to this code's head.
