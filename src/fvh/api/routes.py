@@ -352,8 +352,9 @@ def _tap(
     if isinstance(result.outcome, terminal.ScopeRefused):
         abort(403, SCOPE_REFUSED)
     body, status = _answer(result.outcome, presented)
+    observability.booking_attempts(result.attempts)
     if not isinstance(result.outcome, terminal.Replayed | terminal.IdempotencyRefused):
-        observability.booking_outcome(request.endpoint or "", status, body, result.attempts)
+        observability.booking_outcome(request.endpoint or "", status, body)
     response = jsonify(body)
     response.status_code = status
     if isinstance(result.outcome, terminal.NotBooked):

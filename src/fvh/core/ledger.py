@@ -24,6 +24,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -44,7 +45,7 @@ from fvh.core.errors import (
     TokenNotFound,
     ValidationError,
 )
-from fvh.core.members import AccountHolder, holder
+from fvh.core.members import AccountHolder, holder, matching
 from fvh.core.money import MAX_ABS_CENTS
 from fvh.db.models import Member, Token, Transaction, utcnow
 
@@ -459,7 +460,11 @@ def _journal_conditions(query: JournalFilter) -> list[Any]:
         conditions.append(Transaction.member_id == query.member_id)
     if query.text.strip():
         pattern = f"%{query.text.strip().lower()}%"
-        conditions.append(func.lower(Transaction.description).like(pattern))
+        by_text = func.lower(Transaction.description).like(pattern)
+        named = matching(query.text)  # a name ("oz" finds Öztürk), a code, a token's hex
+        if named is not None:
+            by_text = or_(by_text, Transaction.member_id.in_(select(Member.id).where(named)))
+        conditions.append(by_text)
     if query.date_from is not None:
         conditions.append(Transaction.created_at >= query.date_from)
     if query.date_to is not None:

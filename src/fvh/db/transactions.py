@@ -100,12 +100,14 @@ def is_outage(exc: DBAPIError) -> bool:
 class Retries:
     """How often and for how long a conflicting transaction is run again.
 
-    No attempt starts after `within` seconds from the first: with the statement timeout on
-    top, the last one still ends before a terminal gives up (10 s).
+    No attempt starts later than `within` seconds after the first. A Galera cluster that
+    loses a node stalls for about 6 s (its suspect timeout) and may fail a run twice in that
+    time; the run after it still books. A tap waits for locks at most the lock timeout (2 s),
+    so even the last run ends before a terminal gives up (10 s).
     """
 
     attempts: int = 5
-    within: float = 3.0
+    within: float = 7.0
     pause: float = 0.02  # the first pause; it doubles, with jitter
 
     def pause_before(self, attempt: int) -> float:

@@ -44,11 +44,14 @@ REQUEST_LATENCY = Histogram(
 )
 
 
-def booking_outcome(endpoint: str, status: int, body: dict[str, Any], attempts: int = 1) -> None:
-    """Count a booking answer (booked, block, locked, unknown or error) and the runs of its
-    transaction beyond the first (after conflicts)."""
+def booking_attempts(attempts: int) -> None:
+    """Count the runs of a booking's transaction beyond the first (after conflicts)."""
     if attempts > 1:
         BOOKING_RETRIES.inc(attempts - 1)
+
+
+def booking_outcome(endpoint: str, status: int, body: dict[str, Any]) -> None:
+    """Count a booking answer: booked, block, locked, unknown or error."""
     if status == 200 and "saldo" in body:
         outcome = "booked"
     elif body.get("action") in ("block", "locked"):
