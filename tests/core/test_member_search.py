@@ -92,6 +92,8 @@ def test_the_api_order_stays_by_the_stored_names(build, database):
         ("zoe", {("Müller", "Zoë"), ("Weiß", "Zoë")}),
         ("Zoë Weiß", {("Weiß", "Zoë")}),
         ("weiß zoe", {("Weiß", "Zoë")}),
+        ("Weiß, Zoë", {("Weiß", "Zoë")}),  # as lists write names
+        ("müller,anna", {("Müller", "Anna"), ("Müller-Lüdenscheidt", "Anna")}),
         ("abel", {("Abel", "Jonas"), ("Äbele", "Karin")}),
         ("Äbele", {("Äbele", "Karin")}),
         ("ludenscheidt", {("Müller-Lüdenscheidt", "Anna")}),

@@ -6,6 +6,7 @@ and the words of the refusal differ per name, so the caller passes its own marke
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from fvh.core.errors import ValidationError
@@ -107,9 +108,14 @@ def search_key(first_name: str, last_name: str, email: str | None, comment: str 
     return " ".join(p for p in parts if p)[:SEARCH_KEY_LENGTH]
 
 
+# Between the words of a search: spaces, and what a list of names puts between them
+# ("Müller, Anna (1234567890)"); not what e-mail addresses are made of.
+_WORD_BREAKS = re.compile(r"[\s,;()]+")
+
+
 def search_words(text: str) -> list[str]:
     """A search as folded words; a member matches when their key contains each of them."""
-    return fold(text).split()
+    return [word for word in _WORD_BREAKS.split(fold(text)) if word]
 
 
 def same_name_prefix(last_name: str, first_name: str) -> str:
