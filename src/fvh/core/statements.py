@@ -1,7 +1,11 @@
 """A member's statement (journal with running balance) as CSV or PDF, and data for their charts.
 
-Plain domain code: the door passes the words (translated), the money formatter and the time
-zone; nothing here knows about requests or languages.
+Plain domain code: the door passes the words (translated), the money formatter, the time
+zone and, for the PDF, the locale; nothing here knows about requests.
+
+The PDF is for people and shows times in the locale's format (`fvh.core.dates.date_time`); the
+CSV is for spreadsheet programs and keeps ISO dates in the local zone (`2026-11-27 14:05`),
+which they read as dates in any language.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fvh.core import dates
 from fvh.core.errors import N_, ValidationError
 from fvh.db.models import Member, Transaction
 
@@ -106,8 +111,8 @@ def build(
 
 
 def local_time(value: datetime, zone: tzinfo) -> str:
-    """A stored UTC time as `2026-11-27 14:05` in the given zone (unambiguous in any language)."""
-    return value.replace(tzinfo=UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    """A stored UTC time as `2026-11-27 14:05` in the given zone, as the CSV carries it."""
+    return dates.spreadsheet(value, zone)
 
 
 def _cell(text: str) -> str:
@@ -153,9 +158,11 @@ def to_pdf(
     money: Money,
     zone: tzinfo,
     organisation: str,
+    locale: str = dates.DEFAULT_LOCALE,
 ) -> bytes:
     """A printable statement. `words`: title, period, opening, closing, time, description,
-    booked_by, amount, balance, none, all (translated by the door).
+    booked_by, amount, balance, none, all (translated by the door); times and dates in the
+    `locale`'s format.
 
     The entries are plain cells, one row each, cut to their column: fpdf2's table layout
     measured and wrapped every cell and took six times as long (BENCHMARKS.md), and a
@@ -171,7 +178,7 @@ def to_pdf(
     for text in (
         organisation,
         f"{statement.member_name} ({statement.member_code})",
-        f"{words['period']}: {_period(statement, zone, words)}",
+        f"{words['period']}: {_period(statement, zone, words, locale)}",
         f"{words['opening']}: {money(statement.opening_balance_cents)}",
     ):
         pdf.cell(0, 6, pdf_text(text), new_x="LMARGIN", new_y="NEXT")
@@ -185,7 +192,7 @@ def to_pdf(
         _pdf_row(
             pdf,
             [
-                local_time(line.created_at, zone),
+                dates.date_time(line.created_at, zone, locale),
                 line.description,
                 line.booked_by,
                 money(line.amount_cents),
@@ -220,15 +227,16 @@ def _cut(pdf: Any, text: str, width: float) -> str:
     return text + "…"
 
 
-def _period(statement: Statement, zone: tzinfo, words: Mapping[str, str]) -> str:
+def _period(statement: Statement, zone: tzinfo, words: Mapping[str, str], locale: str) -> str:
+    """`1.11.2026 – 30.11.2026`: the local days the statement covers (its end is exclusive)."""
     if statement.date_from is None and statement.date_to is None:
         return words["all"]
-    start = local_time(statement.date_from, zone)[:10] if statement.date_from else "…"
-    end = (
-        local_time(statement.date_to - timedelta(seconds=1), zone)[:10]
-        if statement.date_to
-        else "…"
-    )
+
+    def local_day(value: datetime) -> str:
+        return dates.day(dates.to_local(value, zone).date(), locale)
+
+    start = local_day(statement.date_from) if statement.date_from else "…"
+    end = local_day(statement.date_to - timedelta(seconds=1)) if statement.date_to else "…"
     return f"{start} – {end}"
 
 

@@ -6,7 +6,7 @@ Flask-Login sessions, languages, the error page for CSRF failures and the bluepr
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -16,6 +16,7 @@ from fvh.core import tokens
 from fvh.http.context import begin_by_method
 from fvh.http.cookies import CookieSessionInterface
 from fvh.web import auth, i18n, limiter, paging
+from fvh.web.common import error_title, render_error, routing_error_page
 
 csrf = CSRFProtect()
 
@@ -31,8 +32,9 @@ class GuiSessionInterface(CookieSessionInterface):
 
 
 def _csrf_error(_exc: CSRFError) -> ResponseReturnValue:
-    message = _("Das Formular ist abgelaufen oder ungültig. Bitte laden Sie die Seite neu.")
-    return render_template("web/error.html", code=400, message=message), 400
+    return render_error(
+        400, _("Das Formular ist abgelaufen oder ungültig. Bitte laden Sie die Seite neu.")
+    )
 
 
 # The GUI's top-level blueprints; static files (`web.asset`) need no database.
@@ -57,6 +59,7 @@ def init_app(app: Flask) -> None:
     from fvh.web.views import bp as web_bp
 
     app.before_request(_page_views_read)  # first: before anything reads the database
+    app.before_request(routing_error_page)  # an unknown GUI address: the styled 404/405
     limiter.init_app(app)  # before the other hooks but one: see fvh.web.limiter (POSTs only)
     app.session_interface = GuiSessionInterface()
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
@@ -68,6 +71,7 @@ def init_app(app: Flask) -> None:
     # By class, not by code 400: the API's JSON handler keeps answering its other 400s.
     app.register_error_handler(CSRFError, _csrf_error)
     app.jinja_env.globals["fvh_version"] = fvh.__version__
+    app.jinja_env.globals["error_title"] = error_title
     app.jinja_env.globals["system"] = i18n.system
     app.jinja_env.globals["page_url"] = paging.page_url
     app.jinja_env.globals["sort_url"] = paging.sort_url

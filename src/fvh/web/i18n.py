@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -19,10 +20,10 @@ from flask import Flask, g, request
 from flask_babel import Babel, get_locale, gettext
 from flask_babel import format_datetime as babel_format_datetime
 
-from fvh.core import system_settings
+from fvh.core import dates, system_settings
 from fvh.core.errors import DomainError
 from fvh.core.money import format_cents, parse_amount
-from fvh.http.context import db_session
+from fvh.http.context import app_config, db_session
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +117,40 @@ def error_text(exc: DomainError) -> str:
     return gettext(exc.template, **exc.params)
 
 
-def local_datetime(value: datetime | None, fmt: str = "short") -> str:
-    """A stored UTC time in the configured zone and the current language."""
+def locale_name() -> str:
+    """The request's language as Babel names it (`de`, `en`)."""
+    return str(get_locale() or DEFAULT_LANGUAGE)
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(app_config().timezone)
+
+
+def local_datetime(value: datetime | None, fmt: str | None = None) -> str:
+    """A stored UTC time in the configured zone, as people of the current language write it
+    (`27.11.2026, 14:05`; see `fvh.core.dates`). `fmt`, a Babel pattern, is for files that
+    programs read (`yyyy-MM-dd HH:mm:ss`)."""
     if value is None:
         return ""
-    return babel_format_datetime(value, fmt)
+    if fmt is not None:
+        return babel_format_datetime(value, fmt)
+    return dates.date_time(value, _zone(), locale_name())
+
+
+def local_date(value: date | datetime | None) -> str:
+    """A day (`27.11.2026`, `Nov 27, 2026`); a stored UTC time counts by its local day."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = dates.to_local(value, _zone()).date()
+    return dates.day(value, locale_name())
+
+
+def local_time(value: datetime | None) -> str:
+    """The time of day with seconds (`14:05:09`), for deadlines a few minutes away."""
+    if value is None:
+        return ""
+    return dates.time_of_day(value, _zone(), locale_name())
 
 
 def init_app(app: Flask) -> None:
@@ -132,5 +162,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["amount_input"] = amount_input
     app.jinja_env.filters["datetime"] = local_datetime
+    app.jinja_env.filters["date"] = local_date
+    app.jinja_env.filters["time"] = local_time
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["get_locale"] = get_locale

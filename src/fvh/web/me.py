@@ -25,7 +25,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from limits import parse
-from werkzeug.exceptions import BadRequest, TooManyRequests
+from werkzeug.exceptions import TooManyRequests
 
 from fvh.core import preferences, qr, statements, undo
 from fvh.core.errors import DomainError, UndoRefused
@@ -33,7 +33,7 @@ from fvh.db.models import Member, utcnow
 from fvh.http.context import app_config, db_session
 from fvh.http.routing import MAX_ID
 from fvh.web import auth, heavy, i18n
-from fvh.web.common import RequestRefused
+from fvh.web.common import FieldRefused, RequestRefused
 from fvh.web.forms import NotificationsForm
 from fvh.web.outcome import attempt
 
@@ -188,6 +188,10 @@ def _local_day_start(day: date) -> datetime:
     return local.astimezone(UTC).replace(tzinfo=None)
 
 
+# A refused period is shown at its field in the statement's form again (not a bare 400).
+STATEMENT_FORM = "web/me/statement.html"
+
+
 def _date_arg(name: str) -> date | None:
     raw = request.args.get(name, "").strip()
     if not raw:
@@ -195,14 +199,16 @@ def _date_arg(name: str) -> date | None:
     try:
         day = date.fromisoformat(raw)
     except ValueError as exc:
-        raise BadRequest(f"bad date {name}") from exc
+        raise FieldRefused(_("Kein gültiges Datum."), name, STATEMENT_FORM) from exc
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise RequestRefused(
+        raise FieldRefused(
             _(
                 "Das Datum muss zwischen %(first)d und %(last)d liegen.",
                 first=FIRST_YEAR,
                 last=LAST_YEAR,
-            )
+            ),
+            name,
+            STATEMENT_FORM,
         )
     return day
 
@@ -230,7 +236,11 @@ def _statement(max_lines: int) -> statements.Statement:
     _count_download()
     first, last = _date_arg("from"), _date_arg("to")
     if first and last and first > last:
-        raise BadRequest("from after to")
+        message = _(
+            "„bis“ liegt vor „von“. Bitte ein Datum ab dem %(first)s wählen.",
+            first=i18n.local_date(first),
+        )
+        raise FieldRefused(message, "to", STATEMENT_FORM)
     try:
         return statements.build(
             db_session(),
@@ -276,7 +286,9 @@ def statement_pdf() -> ResponseReturnValue:
         "none": _("Keine Buchungen."),
     }
     organisation = i18n.system().organisation_name
-    body = statements.to_pdf(statement, words, i18n.money, _zone(), organisation)
+    body = statements.to_pdf(
+        statement, words, i18n.money, _zone(), organisation, locale=i18n.locale_name()
+    )
     return _download(body, "application/pdf", _filename(statement, "pdf"))
 
 

@@ -430,7 +430,12 @@ def journal_delete() -> ResponseReturnValue:
         session = db_session()
         deleted = ledger.delete_journal(session, current_actor(), member)
         session.commit()
-        flash(_("%(count)d Buchungen gelöscht, Guthaben auf 0 gesetzt.", count=deleted), "success")
+        done = ngettext(
+            "%(num)d Buchung gelöscht, Guthaben auf 0 gesetzt.",
+            "%(num)d Buchungen gelöscht, Guthaben auf 0 gesetzt.",
+            deleted,
+        )
+        flash(done, "success")
         if member:
             return redirect(url_for("admin.member_detail", member_id=member.id))
         return redirect(url_for("admin.journal"))

@@ -25,6 +25,7 @@
     ["x", "y"].forEach(function (axis) {
       chart.options.scales[axis].ticks.color = c.text;
       chart.options.scales[axis].grid = { color: c.grid };
+      if (chart.options.scales[axis].title) chart.options.scales[axis].title.color = c.text;
     });
     chart.update();
   }
@@ -52,32 +53,93 @@
     };
   }
 
+  var HOUR = 3600 * 1000;
+
+  function localMidnight(t) { var d = new Date(t); d.setHours(0, 0, 0, 0); return d.getTime(); }
+  function addDays(t, n) { var d = new Date(t); d.setDate(d.getDate() + n); return d.getTime(); }
+
+  /* The x axis of the balance: whole local days around the points, so one entry (or a single
+     day) gets a day with hours instead of a zero-width axis; ticks on local midnights (or
+     hours), which stay right across a change to or from summer time. */
+  function timeAxis(points) {
+    var min = localMidnight(points[0].x);
+    var max = addDays(localMidnight(points[points.length - 1].x), 1);
+    var days = Math.round((max - min) / (24 * HOUR));
+    var ticks = [];
+    if (days <= 1) {
+      for (var h = 0; h <= 24; h += 4) ticks.push(min + h * HOUR);
+    } else {
+      var step = Math.max(1, Math.ceil(days / 6));
+      for (var t = min; t < max; t = addDays(t, step)) ticks.push(t);
+      max = addDays(ticks[ticks.length - 1], step);  // the axis ends on a tick
+      ticks.push(max);
+    }
+    var label = days <= 1
+      ? function (value) { return new Date(value).toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" }); }
+      : function (value) { return new Date(value).toLocaleDateString(locale, { day: "numeric", month: "short" }); };
+    return {
+      type: "linear", min: min, max: max,
+      afterBuildTicks: function (axis) { axis.ticks = ticks.map(function (value) { return { value: value }; }); },
+      ticks: { autoSkip: true, maxRotation: 0, callback: label },
+      title: { display: days <= 1, text: new Date(min).toLocaleDateString(locale, { day: "numeric", month: "long", year: "numeric" }) }
+    };
+  }
+
+  /* Instead of an empty chart (whose axis would start at 1.1.1970): the chart's own message. */
+  function showEmpty(canvas) {
+    var box = canvas.parentNode;
+    box.hidden = true;
+    var message = document.getElementById(canvas.getAttribute("data-empty"));
+    if (message) message.hidden = false;
+  }
+
   function drawBalance(data, money) {
     var points = data.balance.map(function (p) { return { x: p.t, y: p.cents }; });
+    if (!points.length) { showEmpty(balanceCanvas); return null; }
     return new window.Chart(balanceCanvas, {
       type: "line",
       data: { datasets: [{ label: balanceCanvas.getAttribute("data-label"), data: points, stepped: true,
-        pointRadius: 2 }] },
+        pointRadius: points.length > 60 ? 1 : 3 }] },
       options: {
         maintainAspectRatio: false, animation: false, parsing: false,
         plugins: { legend: { display: false },
           tooltip: { callbacks: {
-            title: function (items) { return new Date(items[0].parsed.x).toLocaleString(locale); },
+            title: function (items) {
+              return new Date(items[0].parsed.x).toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
+            },
             label: function (item) { return money(item.parsed.y); } } } },
         scales: {
-          x: { type: "linear", ticks: { maxTicksLimit: 6,
-            callback: function (value) { return new Date(value).toLocaleDateString(locale); } } },
-          y: { ticks: { callback: function (value) { return money(value); } } }
+          x: timeAxis(points),
+          y: { grace: "10%", ticks: { callback: function (value) { return money(value); } } }
         }
       }
     });
   }
 
+  /* "2026-W47" as its Monday ("16. Nov."), "2026-11" as its month ("Nov. 2026"). */
+  function periodLabel(label) {
+    var week = /^(\d{4})-W(\d{2})$/.exec(label);
+    if (week) {
+      var jan4 = new Date(Number(week[1]), 0, 4);
+      var monday = addDays(jan4.getTime(), -((jan4.getDay() + 6) % 7) + 7 * (Number(week[2]) - 1));
+      return new Date(monday).toLocaleDateString(locale, { day: "numeric", month: "short" });
+    }
+    var month = /^(\d{4})-(\d{2})$/.exec(label);
+    if (month) return new Date(Number(month[1]), Number(month[2]) - 1, 1).toLocaleDateString(locale, { month: "short", year: "numeric" });
+    return label;
+  }
+
   function drawConsumption(data, money, period) {
     var rows = data[period];
+    var used = data.week.concat(data.month).some(function (r) { return r.cents !== 0; });
+    if (!used) {
+      showEmpty(consumptionCanvas);
+      document.querySelectorAll(".chart-switch").forEach(function (node) { node.hidden = true; });
+      return null;
+    }
     return new window.Chart(consumptionCanvas, {
       type: "bar",
-      data: { labels: rows.map(function (r) { return r.label; }),
+      data: { labels: rows.map(function (r) { return periodLabel(r.label); }),
         datasets: [{ label: consumptionCanvas.getAttribute("data-label"),
           data: rows.map(function (r) { return r.cents; }) }] },
       options: {
@@ -95,15 +157,16 @@
     .then(function (data) {
       var money = moneyFormatter(data.currency, data.decimals);
       var consumption = drawConsumption(data, money, "week");
-      charts = [drawBalance(data, money), consumption];
+      charts = [drawBalance(data, money), consumption].filter(Boolean);
       charts.forEach(paint);
+      if (!consumption) return;
       document.querySelectorAll(".chart-switch button[data-period]").forEach(function (button) {
         button.addEventListener("click", function () {
           var period = button.getAttribute("data-period");
           document.querySelectorAll(".chart-switch button[data-period]").forEach(function (other) {
             other.setAttribute("aria-pressed", other === button ? "true" : "false");
           });
-          consumption.data.labels = data[period].map(function (r) { return r.label; });
+          consumption.data.labels = data[period].map(function (r) { return periodLabel(r.label); });
           consumption.data.datasets[0].data = data[period].map(function (r) { return r.cents; });
           consumption.update();
         });
