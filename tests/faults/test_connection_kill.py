@@ -1,7 +1,9 @@
-"""MariaDB kills FVH's connections under tap load: no terminal is told "failed" for a booking.
+"""The database server kills FVH's connections under tap load: nobody is told "failed" for a
+booking.
 
-While terminals tap a served FVH, a thread `KILL`s every connection to this test's database
-(and only those: other agents share the server) every 0.25 s. A connection may die in any
+While terminals tap a served FVH, a thread `KILL`s (MariaDB) or terminates (PostgreSQL,
+`pg_terminate_backend`) every connection to this test's database (and only those: other
+agents share the server) every 0.25 s. A connection may die in any
 phase of a tap, also during COMMIT, where the server may have committed without FVH
 learning of it. Every answer must be the truth: "booked" taps are in the journal, and an
 answer that is not a success has no journal row, unless it says the outcome is uncertain.
@@ -37,50 +39,70 @@ LOAD_SECONDS = 25
 KILL_EVERY = 0.25
 TERMINALS = 6
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.environ.get("FVH_TEST_MYSQL_URL"), reason="needs MariaDB"),
+ENGINES = [
+    pytest.param(
+        "mysql",
+        marks=pytest.mark.skipif(not os.environ.get("FVH_TEST_MYSQL_URL"), reason="needs MariaDB"),
+    ),
+    pytest.param(
+        "postgresql",
+        marks=pytest.mark.skipif(
+            not os.environ.get("FVH_TEST_POSTGRES_URL"), reason="needs PostgreSQL"
+        ),
+    ),
 ]
+
+pytestmark = pytest.mark.slow
+
+# The connections to one database, and how one is ended, as each server says it.
+FIND = {
+    "mysql": "SELECT id FROM information_schema.processlist WHERE db = :db",
+    "postgresql": (
+        "SELECT pid FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"
+    ),
+}
+END = {
+    "mysql": "KILL CONNECTION {id}",
+    "postgresql": "SELECT pg_terminate_backend({id})",
+}
 
 
 class ConnectionKiller(threading.Thread):
-    """KILLs every connection to one database on the server, every KILL_EVERY seconds."""
+    """Ends every connection to one database on the server, every KILL_EVERY seconds."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, engine_name: str, url: str) -> None:
         super().__init__(daemon=True)
+        self.engine_name = engine_name
         self.database = make_url(url).database
-        self.engine = create_engine(make_url(url).set(database="information_schema"))
+        admin = "information_schema" if engine_name == "mysql" else "postgres"
+        self.engine = create_engine(make_url(url).set(database=admin), isolation_level="AUTOCOMMIT")
         self.stop = threading.Event()
         self.killed = 0
 
     def run(self) -> None:
         with self.engine.connect() as conn:
-            conn.execute(text("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"))
             while not self.stop.wait(KILL_EVERY):
-                ids = conn.execute(
-                    text("SELECT id FROM information_schema.processlist WHERE db = :db"),
-                    {"db": self.database},
-                ).scalars()
-                for connection_id in list(ids):
+                found = conn.execute(text(FIND[self.engine_name]), {"db": self.database})
+                for connection_id in list(found.scalars()):
                     try:
-                        conn.execute(text(f"KILL CONNECTION {int(connection_id)}"))
+                        conn.execute(text(END[self.engine_name].format(id=int(connection_id))))
                         self.killed += 1
                     except DBAPIError:
                         pass  # gone by itself meanwhile
-                conn.commit()
         self.engine.dispose()
 
 
 @pytest.mark.timeout(600)
-def test_killed_connections_never_give_failed_but_booked(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_killed_connections_never_give_failed_but_booked(engine: str, tmp_path: Path) -> None:
     started = time.monotonic()
-    with own_database("mysql", tmp_path) as url:
+    with own_database(engine, tmp_path) as url:
         env = served_env(url, tmp_path / "data")
         codes, key = prepare(env)
         server = Server(env, free_port(), tmp_path)
         server.start()
-        prefix = "connkill"
-        killer = ConnectionKiller(url)
+        prefix = f"connkill{engine}"
+        killer = ConnectionKiller(engine, url)
         try:
             with Terminals(server.port, key, codes, TERMINALS, prefix) as terminals:
                 time.sleep(1.0)
@@ -96,7 +118,7 @@ def test_killed_connections_never_give_failed_but_booked(tmp_path: Path) -> None
         check = ledger_check(env)
 
     print(
-        f"\n{figures.line('connection kill on MariaDB')}, connections killed {killer.killed}, "
+        f"\n{figures.line(f'connection kill on {engine}')}, connections killed {killer.killed}, "
         f"seconds {time.monotonic() - started:.0f}"
     )
     problems = truthful_failures(figures, terminals.answers, log)
