@@ -132,13 +132,14 @@ class RefusalsInDoorFormat:
     """
 
     app: FvhGunicorn
+    log: glogging.Logger
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         status = next((s for cls, s in _REFUSED_HEADS.items() if isinstance(exc, cls)), None)
         if status is None:
-            super().handle_error(req, client, addr, exc)  # type: ignore[misc]
+            super().handle_error(req, client, addr, exc)  # type: ignore[misc]  # gunicorn's own
             return
-        self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)  # type: ignore[attr-defined]
+        self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
         path = getattr(req, "path", None) or getattr(getattr(exc, "req", None), "path", None)
         body, content_type = limits.refusal(status, as_json=self.app.answers_json(path))
         head = (
@@ -149,7 +150,7 @@ class RefusalsInDoorFormat:
         try:
             util.write_nonblock(client, head.encode("latin-1") + body)
         except OSError:
-            self.log.debug("Failed to send the refusal.")  # type: ignore[attr-defined]
+            self.log.debug("Failed to send the refusal.")
 
 
 class FvhSyncWorker(RefusalsInDoorFormat, SyncWorker):
