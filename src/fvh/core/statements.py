@@ -143,8 +143,8 @@ def to_csv(statement: Statement, headers: Sequence[str], money: Money, zone: tzi
 
 # The statement's columns: word key, width (mm, 190 in all: A4 within its margins), alignment.
 _COLUMNS = (
-    ("time", 30, "L"),
-    ("description", 70, "L"),
+    ("time", 37, "L"),  # "Nov 27, 2026, 12:05 PM" in English
+    ("description", 63, "L"),
     ("booked_by", 40, "L"),
     ("amount", 25, "R"),
     ("balance", 25, "R"),
