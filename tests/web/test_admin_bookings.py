@@ -9,8 +9,8 @@ import threading
 
 from sqlalchemy import func, select
 
-from fvh.core import ledger
-from fvh.db.models import Transaction
+from fvh.core import ledger, members
+from fvh.db.models import Member, Transaction
 from tests.builders import TEST_ACTOR
 
 
@@ -230,8 +230,9 @@ def test_reverse_asks_first_naming_member_and_amount(admin_browser, build, datab
     assert "Gegenbuchung über -5,00\xa0€" in html
     assert 'name="next" value="/admin/journal"' in html and 'name="confirm" value="1"' in html
     assert build.balance(member.code) == 500 and _entries(database) == 1
+    seen = re.search(r'name="entry" value="([^"]+)"', html).group(1)
     response = admin_browser.post(
-        url, {"next": "/admin/journal", "confirm": "1"}, page="/admin/journal"
+        url, {"next": "/admin/journal", "confirm": "1", "entry": seen}, page="/admin/journal"
     )
     assert response.headers["Location"] == "/admin/journal"
     assert build.balance(member.code) == 0
@@ -244,6 +245,30 @@ def test_reverse_asks_first_naming_member_and_amount(admin_browser, build, datab
     assert 'id="confirmation"' not in again.get_data(as_text=True)
     assert build.balance(member.code) == 0
     assert admin_browser.post("/admin/transactions/999999/reverse").status_code == 404
+
+
+def test_reverse_confirmed_for_an_entry_whose_id_went_to_another_is_refused(
+    admin_browser, build, database
+):
+    """On SQLite a deleted member's journal ids are given out again: a confirmation the
+    admin gave for the old entry must not reverse the new one."""
+    gone = build.member(code="3000000003", first_name="Gerd", balance_cents=500)
+    with database.session() as session:
+        entry_id = session.scalar(select(Transaction.id).order_by(Transaction.id.desc()))
+    url = f"/admin/transactions/{entry_id}/reverse"
+    asked = admin_browser.post(url, {"next": "/admin/journal"}, page="/admin/journal")
+    seen = re.search(r'name="entry" value="([^"]+)"', asked.get_data(as_text=True)).group(1)
+    with database.session() as session:
+        members.delete(session, session.get(Member, gone.id), TEST_ACTOR)
+    other = build.member(code="3000000004", first_name="Nora", balance_cents=700)
+
+    response = admin_browser.post(
+        url, {"next": "/admin/journal", "confirm": "1", "entry": seen}, page="/admin/journal"
+    )
+    assert response.status_code in (302, 404)  # refused, or the id is gone for good
+    assert build.balance(other.code) == 700
+    with database.session() as session:
+        assert session.scalar(select(func.count()).where(Transaction.reverses_id.is_not(None))) == 0
 
 
 def test_member_booking_sent_twice_books_once(admin_browser, member, build, database):

@@ -245,9 +245,14 @@ def reverse(transaction_id: int) -> ResponseReturnValue:
                 counter=i18n.money(-entry.amount_cents),
             ),
             button=_("Stornieren"),
-            fields=[("next", target)],
+            fields=[("next", target), ("entry", _fingerprint(entry))],
             cancel_url=safe_next(target, url_for("admin.journal")),
         )
+    if confirm.given() and request.form.get("entry") != _fingerprint(entry):
+        # On SQLite the id of a deleted member's entry can be given to a new one: the
+        # admin confirmed another booking than this.
+        flash(_("Diese Buchung hat sich geändert. Bitte erneut prüfen."), "error")
+        return redirect(safe_next(target, url_for("admin.journal")))
     with attempt() as outcome:
         try:
             booking = ledger.reverse(db_session(), transaction_id, current_actor())
@@ -258,6 +263,11 @@ def reverse(transaction_id: int) -> ResponseReturnValue:
             _("Buchung storniert (%(amount)s).", amount=i18n.money(booking.amount_cents)), "success"
         )
     return redirect(safe_next(target, url_for("admin.journal")))
+
+
+def _fingerprint(entry: Transaction) -> str:
+    """What the admin saw of an entry when asked: whose, when and how much."""
+    return f"{entry.member_id}:{entry.created_at.isoformat()}:{entry.amount_cents}"
 
 
 # Journal dates outside these years are typing errors; the bounds also keep the +1 day of
