@@ -49,7 +49,7 @@ from fvh.web import auth as web_auth
 from fvh.web import csrf as web_csrf
 from tests.builders import TEST_ACTOR, Builder
 from tests.web.conftest import PASSWORD, Browser
-from tests.web.test_account_reset import PUBLIC_URL
+from tests.web.test_account_reset import MAIL, PUBLIC_URL
 
 # Flask's own static route: a bound method of the app that cannot carry a mark; it only
 # serves files and is walked as if it were public.
@@ -112,8 +112,9 @@ FILENAMES = {"api.docs_static": "swagger-ui.css", "web.asset": "fvh.css"}
 @pytest.fixture
 def config(config):
     # /metrics also opens for allow-listed addresses; none here, so only the key counts.
-    # With PUBLIC_URL the account views (reset, e-mail change) run instead of answering 503.
-    return {**config, "METRICS_ALLOW_IPS": "", "PUBLIC_URL": PUBLIC_URL}
+    # With mail and PUBLIC_URL the account views (reset, e-mail change) run instead of
+    # answering 503.
+    return {**config, **MAIL, "METRICS_ALLOW_IPS": "", "PUBLIC_URL": PUBLIC_URL}
 
 
 def test_the_matrix_knows_every_rule():

@@ -13,6 +13,7 @@ from fvh.db.models import AccountToken, utcnow
 from tests.web.conftest import PASSWORD, Browser
 from tests.web.test_account_reset import (
     APP_SECRET,
+    MAIL,
     PUBLIC_URL,
     link_path,
     outbox,
@@ -22,7 +23,7 @@ from tests.web.test_account_reset import (
 
 @pytest.fixture
 def config(config):
-    return {**config, "PUBLIC_URL": PUBLIC_URL, "APP_SECRET": APP_SECRET}
+    return {**config, **MAIL, "PUBLIC_URL": PUBLIC_URL, "APP_SECRET": APP_SECRET}
 
 
 def ask_for(browser, email: str, password: str = PASSWORD):
@@ -150,5 +151,6 @@ def test_refused_without_public_url(app, member_browser, member, database):
     app.config["FVH"] = dataclasses.replace(app.config["FVH"], public_url="")
     response = ask_for(member_browser, "neu@example.org")
     assert response.status_code == 503
-    assert "PUBLIC_URL" in response.get_data(as_text=True)
+    assert "Kassenverwaltung" in response.get_data(as_text=True)
+    assert "PUBLIC_URL" not in response.get_data(as_text=True)
     assert outbox(database) == []

@@ -1,4 +1,4 @@
-"""Admin: mail warnings on the dashboard, token names, who-booked filter, export before delete,
+"""Admin: token names, who-booked filter, export before delete,
 confirmation of irreversible one-click actions, and the responsible threshold setting."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import csv
 import dataclasses
 import io
 import re
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,79 +15,11 @@ from sqlalchemy import select
 from fvh.core import audit, ledger, tokens
 from fvh.core import system_settings as settings
 from fvh.core.errors import ValidationError
-from fvh.db.models import ApiKey, AuditEntry, Member, OutboxMessage, Token, utcnow
-from fvh.ops import mail
+from fvh.db.models import ApiKey, AuditEntry, Member, OutboxMessage, Token
 from tests.builders import TEST_ACTOR
 from tests.web.conftest import PASSWORD, Browser
 
-# --- 1. the dashboard warns when mail does not go out -----------------------------------------
-
-
-@pytest.fixture
-def smtp_configured(app, monkeypatch):
-    """SMTP settings as .env would give them (the dashboard only reads them, never connects)."""
-    configured = dataclasses.replace(
-        app.config["FVH"], smtp_host="mail.example.org", smtp_sender="fvh@example.org"
-    )
-    monkeypatch.setitem(app.config, "FVH", configured)
-
-
-def _queue_mail(database, count: int) -> None:
-    """Unknown tokens make the app write to the outbox (a message to RESPONSIBLE_EMAIL each)."""
-    with database.session() as session:
-        for n in range(count):
-            tokens.record_unknown_scan(session, bytes([0xA0, n]), "Terminal 1")
-
-
-def _change_outbox(database, **values) -> None:
-    with database.session() as session:
-        for message in session.scalars(select(OutboxMessage)):
-            for name, value in values.items():
-                setattr(message, name, value)
-
-
-def _mail_warning(browser: Browser) -> str | None:
-    html = browser.get("/admin/").get_data(as_text=True)
-    match = re.search(r'<section[^>]*id="mail-warning".*?</section>', html, re.S)
-    return match.group(0) if match else None
-
-
-def test_dashboard_warns_when_smtp_is_not_configured(admin_browser, database):
-    _queue_mail(database, 3)
-    assert mail.backlog(database) == 3
-    warning = _mail_warning(admin_browser)
-    assert warning is not None
-    assert "E-Mail ist nicht eingerichtet: 3 Nachrichten warten im Postausgang." in warning
-    assert "SMTP_HOST" in warning and ".env" in warning
-
-
-def test_dashboard_warns_without_smtp_even_with_an_empty_outbox(admin_browser):
-    warning = _mail_warning(admin_browser)
-    assert "E-Mail ist nicht eingerichtet: 0 Nachrichten" in warning
-
-
-def test_no_mail_warning_when_configured_and_the_outbox_is_fresh(
-    admin_browser, database, smtp_configured
-):
-    _queue_mail(database, 2)
-    assert _mail_warning(admin_browser) is None
-
-
-def test_dashboard_warns_about_failed_mail(admin_browser, database, smtp_configured):
-    _queue_mail(database, 2)
-    _change_outbox(database, status="failed")
-    warning = _mail_warning(admin_browser)
-    assert "2 Nachrichten konnten endgültig nicht zugestellt werden." in warning
-    assert "nicht eingerichtet" not in warning
-
-
-def test_dashboard_warns_about_an_old_backlog(admin_browser, database, smtp_configured):
-    _queue_mail(database, 1)
-    _change_outbox(database, created_at=utcnow() - timedelta(minutes=14))
-    assert _mail_warning(admin_browser) is None  # a worker that retries may still catch up
-    _change_outbox(database, created_at=utcnow() - timedelta(minutes=16))
-    warning = _mail_warning(admin_browser)
-    assert "Der Postausgang stockt: 1 Nachrichten warten" in warning
+# --- 1. mail warnings: on the System page now (tests/web/test_admin_system.py) -------------
 
 
 # --- 2. tokens get a new name ---------------------------------------------------------------

@@ -199,6 +199,11 @@ def can_send(smtp_host: str, sender: str) -> bool:
     return bool(smtp_host and sender)
 
 
+def parse_addresses(value: str) -> tuple[str, ...]:
+    """The addresses of a comma-separated setting such as RESPONSIBLE_EMAIL."""
+    return tuple(a.strip() for a in value.split(",") if a.strip())
+
+
 def backlog(session: Session) -> int:
     """How many messages wait in the outbox to be sent."""
     return session.scalar(select(func.count()).where(OutboxMessage.status == "pending")) or 0

@@ -60,13 +60,9 @@ def smtp_settings(config: Config) -> SmtpSettings:
         sender=config.smtp_sender,
         tls=config.smtp_tls,
         timeout=config.smtp_timeout,
-        responsible=parse_addresses(config.responsible_email),
+        responsible=notify.parse_addresses(config.responsible_email),
         app_secret=config.app_secret,
     )
-
-
-def parse_addresses(value: str) -> tuple[str, ...]:
-    return tuple(a.strip() for a in value.split(",") if a.strip())
 
 
 def backoff(attempts: int) -> timedelta:

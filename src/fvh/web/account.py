@@ -22,7 +22,7 @@ from fvh.core import account_links, members, passwords, registration
 from fvh.core.errors import Conflict, DomainError, ValidationError
 from fvh.http import access
 from fvh.http.context import app_config, db_session
-from fvh.web import auth
+from fvh.web import auth, mail_links
 from fvh.web.common import gui_blueprint
 from fvh.web.limiter import form_limited
 from fvh.web.outcome import attempt
@@ -30,6 +30,8 @@ from fvh.web.outcome import attempt
 log = logging.getLogger(__name__)
 
 bp = gui_blueprint("account", __name__)
+# Templates ask it whether to offer links that work only by mail (login page, own account).
+bp.add_app_template_global(mail_links.mail_help, "mail_help")
 
 
 class ForgotPasswordForm(FlaskForm):
@@ -102,14 +104,6 @@ def public_links() -> account_links.Links | None:
     )
 
 
-def _not_configured() -> str:
-    log.error("PUBLIC_URL is not set (or invalid): password reset and e-mail links are refused")
-    return _(
-        "Links per E-Mail sind nicht eingerichtet. Bitte wenden Sie sich an einen "
-        "Administrator (in der Konfiguration fehlt PUBLIC_URL)."
-    )
-
-
 def _link_error(exc: DomainError) -> ResponseReturnValue:
     """An unusable link: 400 when it never existed, 410 when it is used up or too old."""
     if isinstance(exc, account_links.TokenExpired):
@@ -124,12 +118,10 @@ def _link_error(exc: DomainError) -> ResponseReturnValue:
 @form_limited
 def forgot_password() -> ResponseReturnValue:
     """Ask for a reset link. The answer is the same whether or not the address is known."""
-    form = ForgotPasswordForm()
     links = public_links()
-    if links is None:
-        flash(_not_configured(), "error")
-        status = 503 if request.method == "POST" else 200
-        return render_template("web/account/forgot.html", form=None), status
+    if links is None or not mail_links.mail_goes_out():
+        return mail_links.refusal(_("Passwort vergessen"))
+    form = ForgotPasswordForm()
     if form.validate_on_submit():
         with attempt(form, errors=ValidationError) as outcome:
             account_links.request_password_reset(db_session(), form.email.data or "", links)
@@ -176,14 +168,13 @@ def change_email() -> ResponseReturnValue:
     """Ask for a new address; it counts only once the link sent to it has been opened.
 
     The answer is the same whether or not the address is taken (see the core)."""
+    links = public_links()
+    if links is None or not mail_links.mail_goes_out():
+        return mail_links.refusal(_("E-Mail-Adresse ändern"))
     member = auth.current_member()
     form = EmailChangeForm()
     status = 200
     if form.validate_on_submit():
-        links = public_links()
-        if links is None:
-            flash(_not_configured(), "error")
-            return render_template("web/account/email.html", form=form, member=member), 503
         with attempt(form, errors=ValidationError) as outcome:
             sent = account_links.request_email_change(
                 db_session(), member, form.email.data or "", form.password.data or "", links

@@ -113,9 +113,13 @@ def login() -> ResponseReturnValue:
         auth.start_session(member)
         if member.must_change_password:
             return redirect(url_for("web.password"))
-        default = url_for("admin.dashboard") if member.is_admin else url_for("web.index")
-        return redirect(safe_next(request.args.get("next"), default))
+        return redirect(safe_next(request.args.get("next"), landing_page(member)))
     return render_template("web/login.html", form=form)
+
+
+def landing_page(member: Member) -> str:
+    """Where a login leads: an admin to the dashboard, a member to their own page."""
+    return url_for("admin.dashboard") if member.is_admin else url_for("web.index")
 
 
 @bp.post("/logout")
@@ -163,6 +167,7 @@ def _current_password_refused(
 def password() -> ResponseReturnValue:
     """Change the own password (forced for the bootstrap admin before anything else)."""
     member = auth.current_member()
+    forced = member.must_change_password
     form = PasswordChangeForm()
     if form.validate_on_submit():
         session = db_session()
@@ -183,7 +188,8 @@ def password() -> ResponseReturnValue:
             if outcome.ok:
                 auth.remember_version(member)  # this session stays, all others end
                 flash(_("Das Passwort wurde geändert."), "success")
-                return redirect(url_for("web.index"))
+                # The forced change ends the first login: on to where a login leads.
+                return redirect(landing_page(member) if forced else url_for("web.index"))
     return render_template("web/password.html", form=form, forced=member.must_change_password)
 
 

@@ -13,8 +13,19 @@ from fvh.web.admin import (  # noqa: E402
     clients,
     dashboard,
     members,
+    status,
     system,
     tokens,
 )
 
-__all__ = ["audit_log", "bookings", "bp", "clients", "dashboard", "members", "system", "tokens"]
+__all__ = [
+    "audit_log",
+    "bookings",
+    "bp",
+    "clients",
+    "dashboard",
+    "members",
+    "status",
+    "system",
+    "tokens",
+]

@@ -1,22 +1,19 @@
 """The dashboard: the members table with totals, latest bookings, today's refused taps and
 unknown tokens.
 
-It also warns when e-mail does not go out (no SMTP, failed or long-waiting messages).
+One line says when the System page has something to do (settings missing, mail stuck).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from flask import jsonify, render_template, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy.orm import Session
 
-from fvh.core import ledger, members, notify, refusals, registration, tokens
-from fvh.db.models import utcnow
+from fvh.core import ledger, members, refusals, registration, tokens
 from fvh.http.context import app_config, db_session
-from fvh.web.admin import bp
+from fvh.web.admin import bp, status
 from fvh.web.auth import admin_required
 from fvh.web.paging import current_pager
 
@@ -54,7 +51,7 @@ def dashboard() -> ResponseReturnValue:
         unknown_scans=tokens.unknown_scans(session, limit=10),
         refused_today=refusals.today(session, ZoneInfo(app_config().timezone)),
         pending_registrations=registration.pending(session, limit=20),
-        mail_health=mail_health(session),
+        system_summary=status.current_summary(session),
     )
 
 
@@ -76,27 +73,4 @@ def member_suggestions() -> ResponseReturnValue:
             {"code": m.code, "value": f"{m.last_name}, {m.first_name} ({m.code})"}
             for m in (found.rows if found else [])
         ]
-    )
-
-
-@dataclass(frozen=True)
-class MailHealth:
-    """What the dashboard says about outgoing mail; `problem` is False when all is well."""
-
-    configured: bool
-    status: notify.OutboxStatus
-    stale: bool
-
-    @property
-    def problem(self) -> bool:
-        return not self.configured or self.status.failed > 0 or self.stale
-
-
-def mail_health(session: Session) -> MailHealth:
-    status = notify.outbox_status(session)
-    config = app_config()
-    return MailHealth(
-        configured=notify.can_send(config.smtp_host, config.smtp_sender),
-        status=status,
-        stale=status.stale(utcnow()),
     )
