@@ -82,6 +82,10 @@ class Node:
         return self.folder / "data"
 
     @property
+    def tmpdir(self) -> Path:
+        return self.folder / "tmp"
+
+    @property
     def option_file(self) -> Path:
         return self.folder / "my.cnf"
 
@@ -168,6 +172,9 @@ class Cluster:
         )
         options = {
             "datadir": node.datadir,
+            # Its own: a starting mariadbd deletes every "#sql*" file in its tmpdir, which in
+            # /tmp would be the temporary tables of the shared server and of other nodes.
+            "tmpdir": node.tmpdir,
             "socket": node.socket,
             "port": node.sql_port,
             "bind-address": "127.0.0.1",
@@ -200,23 +207,29 @@ class Cluster:
 
     def _initialise(self, node: Node) -> None:
         node.folder.mkdir(parents=True)
+        node.tmpdir.mkdir()
         self._write_options(node)
         self._chown(node.folder)
         user = ["--user=" + self.run_as] if self.run_as else []
-        subprocess.run(
+        result = subprocess.run(
             [
                 "mariadb-install-db",
                 "--no-defaults",
                 *user,
                 f"--datadir={node.datadir}",
+                f"--tmpdir={node.tmpdir}",
                 "--auth-root-authentication-method=normal",  # root@127.0.0.1 without password
                 "--skip-test-db",
                 "--skip-name-resolve",
             ],
             capture_output=True,
-            check=True,
+            text=True,
             timeout=120,
         )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"mariadb-install-db (node{node.number}) failed:\n{result.stdout}\n{result.stderr}"
+            )
 
     def start(self) -> None:
         """Initialise every node, bootstrap the first, join the others; wait for size 3."""
@@ -354,6 +367,7 @@ def running_cluster(
 
 def _copy_logs(root: Path, target: Path) -> None:
     """The nodes' and servers' logs, for a look after the directory is gone."""
+    target = target / root.name  # one folder per cluster: xdist workers run one each
     target.mkdir(parents=True, exist_ok=True)
     for log in root.glob("*/*.log"):
         shutil.copy(log, target / f"{log.parent.name}-{log.name}")
