@@ -359,3 +359,9 @@ def test_the_phone_css_keeps_the_name_on_one_line_and_the_bookings_first(client)
     assert re.search(r"\.brand \{[^}]*white-space: nowrap", css)
     phone = css[css.rindex("@media (max-width: 640px)") :]
     assert "section:has(table.journal) { order: 1; }" in phone
+
+
+def test_too_many_downloads_is_a_styled_429(member_browser):
+    for _ in range(10):
+        assert member_browser.get("/me/statement.csv").status_code == 200
+    assert_styled(member_browser.get("/me/statement.csv"), 429, "Zu viele Anfragen", "Fehler 429")
