@@ -121,3 +121,9 @@ def test_the_refusal_in_english(browser):
     html = browser.get("/account/forgot").get_data(as_text=True)
     assert "This cannot be done by e-mail here: sending mail is not set up." in html
     assert "Please contact the treasurer." in html
+
+
+def test_without_mail_an_admin_changes_the_own_address_in_the_member_form(admin_browser, admin):
+    html = admin_browser.get("/").get_data(as_text=True)
+    assert f'href="/admin/members/{admin.id}/edit">E-Mail-Adresse ändern</a>' in html
+    assert 'href="/account/email"' not in html and 'id="email-ask"' not in html
