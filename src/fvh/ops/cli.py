@@ -375,7 +375,11 @@ def backup_command(ctx: Context, file: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @pass_ctx
 def restore_command(ctx: Context, file: str) -> None:
-    """Load the backup FILE into an EMPTY database (the schema is created when missing)."""
+    """Load the backup FILE into an empty or freshly installed database.
+
+    Fresh means nothing but the untouched bootstrap admin that `fvh db upgrade` made; any
+    other data is refused. The schema is created when missing.
+    """
     from fvh.ops import backup
 
     with _backup_errors():
