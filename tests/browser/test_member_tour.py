@@ -5,8 +5,8 @@ token, a terminal key); a terminal then debits twice over HTTP, a mistaken doubl
 member logs in, sees the balance large and the charts drawn from /me/chart.json, undoes the
 double tap (once, and only once), looks at the page in the dark theme and on a phone, opens
 the QR page and downloads the QR card, whose two codes must decode to exactly code+"a" and
-code+"k". No console error, page error or CSP violation along the way; screenshots go to
-test-artifacts/screenshots/member-*.png.
+code+"k", and reads the page in English. No console error, page error or CSP violation
+along the way; screenshots go to test-artifacts/screenshots/member-*.png.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def test_member_tour(browser_context, server: Server, fvh_cli, problems: Problem
 
     # --- A phone: the page fits the width, nothing scrolls sideways -------------------------
     phone = browser_context.new_page()
-    phone.set_viewport_size({"width": 390, "height": 844})
+    phone.set_viewport_size({"width": 375, "height": 812})
     with phone.expect_response(is_chart_json):
         phone.goto(f"{base}/")
     expect(phone.locator(".stat-balance .value")).to_have_text("9,00 €")
@@ -220,5 +220,24 @@ def test_member_tour(browser_context, server: Server, fvh_cli, problems: Problem
     assert found == [f"{CODE}a", f"{CODE}k"]
     assert f"{FIRST} {LAST} · {CODE}" in reader.pages[0].extract_text()
     expect(page).to_have_url(f"{base}/me/qr")  # a download, not a navigation
+
+    # --- In English: the page's texts, amounts as English speakers write them, the charts ----
+    page.get_by_role("link", name="Mein Konto").click()
+    with page.expect_navigation(), page.expect_response(is_chart_json):
+        page.select_option("#language", "en")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("h1")).to_have_text(f"{FIRST} {LAST}")
+    expect(page.locator(".stat-balance .label")).to_have_text("Balance")
+    expect(balance).to_have_text("€9.00")
+    expect(page.locator("h2", has_text="My bookings")).to_contain_text("(4)")
+    expect(page.locator("main table tbody tr", has_text="Einzahlung")).to_contain_text("€10.00")
+    expect(page.locator("main table tbody tr", has_text=f"Storno: {TERMINAL}")).to_contain_text(
+        "€1.00"
+    )
+    charts_drawn(page)
+    shot(page, "home-en")
+    page.get_by_role("link", name="My QR codes").click()
+    expect(page.locator("h1")).to_have_text("My QR codes")
+    expect(page.get_by_role("link", name="Printable card (PDF)")).to_be_visible()
 
     assert problems.items == [], "the browser reported problems:\n" + "\n".join(problems.items)
