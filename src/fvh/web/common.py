@@ -17,9 +17,11 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 from werkzeug.routing import RequestRedirect
 
+from fvh import db
 from fvh.http.context import db_session
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,25 @@ def error_page(exc: HTTPException) -> ResponseReturnValue:
     return body, status, headers
 
 
+def database_error_page(exc: DBAPIError) -> ResponseReturnValue:
+    """A database error on a GUI page: the styled page, never a trace. An outage, a timeout
+    or a conflict left nothing done and may be tried again (503 with Retry-After)."""
+    failure = db.classify(exc)
+    log.error("database error on %s %s: %s", request.method, request.path, exc.orig)
+    try:
+        db_session().rollback()
+    except Exception:  # the database may be what failed
+        log.warning("rollback before the error page failed", exc_info=True)
+    if failure is db.Failure.ERROR:
+        return render_error(500, None)
+    if failure is db.Failure.OUTAGE:
+        message = _("Die Datenbank ist nicht erreichbar. Bitte später erneut versuchen.")
+    else:
+        message = _("Die Datenbank ist gerade ausgelastet. Bitte gleich erneut versuchen.")
+    body, status = render_error(503, message)
+    return body, status, {"Retry-After": "1"}
+
+
 def is_gui_path() -> bool:
     """A request that is the GUI's: not below the API's prefix (in a combined server)."""
     if current_app.config.get("FVH_MODE") == "gui":
@@ -151,5 +172,6 @@ def gui_blueprint(name: str, import_name: str, **options: Any) -> Blueprint:
     blueprint = Blueprint(name, import_name, **options)
     for code in ERROR_CODES:
         blueprint.register_error_handler(code, error_page)
+    blueprint.register_error_handler(DBAPIError, database_error_page)
     blueprint.before_request(force_password_change)
     return blueprint
