@@ -122,7 +122,8 @@ def test_responsible_are_told_when_a_member_without_email_falls_below(
 
 
 def test_unknown_token_mails_responsible_at_most_hourly(mail_app, build, database, smtp_server):
-    key = build.api_key()
+    """The mail names the token and the terminal that read it (its API client)."""
+    key = build.api_key(client="Zapfanlage Halle")
     client = mail_app.test_client()
     body = {"token": base64.b64encode(b"\xde\xad\xbe\xef").decode(), "beschreibung": "Kasse Halle"}
     for _ in range(3):
@@ -140,7 +141,7 @@ def test_unknown_token_mails_responsible_at_most_hourly(mail_app, build, databas
     mails = smtp_server.inbox.wait_for(2)
     assert len(mails) == 2
     assert "DE:AD:BE:EF" in mails[0]["Subject"]
-    assert "Kasse Halle" in mails[0].get_body(("plain",)).get_content()
+    assert "Zapfanlage Halle" in mails[0].get_body(("plain",)).get_content()
 
 
 def test_smtp_down_keeps_the_mail_and_delivers_it_later(mail_app, build, database, smtp_server):
