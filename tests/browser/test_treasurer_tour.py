@@ -144,6 +144,9 @@ def test_treasurer_tour(browser_context, server: Server, problems: Problems):
     expect(page).to_have_url(re.compile(r"/login\?next=(/|%2F)$"))
     assert "script-src 'self';" in response.headers["content-security-policy"]
     expect(page.locator("h1")).to_have_text("Anmelden")
+    # No mail server here: no reset link, but whom to ask
+    expect(page.get_by_role("link", name="Passwort vergessen?")).to_have_count(0)
+    expect(page.locator("#forgot-ask")).to_contain_text("Bitte wenden Sie sich an")
     shot(page, "01-login", full_page=False)
     page.fill("#identifier", ADMIN_CODE)
     page.fill("#password", server.admin_password)
@@ -161,6 +164,13 @@ def test_treasurer_tour(browser_context, server: Server, problems: Problems):
     success(page, "Das Passwort wurde geändert.")
     expect(page).to_have_url(f"{base}/admin/")  # an admin lands on the dashboard
     expect(page.locator("h1")).to_have_text("Mitglieder")
+    # One short hint on the dashboard; the configuration advice is on the System page
+    hint = page.locator("#system-hint")
+    expect(hint).to_contain_text("Einstellungen fehlen")
+    hint.get_by_role("link", name="System ansehen").click()
+    expect(page.locator("h1")).to_have_text("System")
+    expect(page.locator("section.finding").first).to_be_visible()
+    shot(page, "09b-system")
 
     # --- Name the brigade; the tap price is a positive price --------------------------------
     page.get_by_role("link", name="Einstellungen").click()
@@ -225,6 +235,7 @@ def test_treasurer_tour(browser_context, server: Server, problems: Problems):
     expect(page.locator("#scope")).to_have_value("terminal")
     page.get_by_role("button", name="Schlüssel erzeugen").click()
     key = page.locator("#secret").inner_text().strip()
+    expect(page.get_by_role("button", name="Kopieren")).to_be_visible()  # copy.js shows it
     assert key.startswith("fvh_"), key
     shot(page, "08-api-key-created", full_page=False)
     status, answer = terminal_tap(server, key, bytes.fromhex(TOKEN_HEX.replace(":", "")))
