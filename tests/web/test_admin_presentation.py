@@ -16,6 +16,15 @@ def test_settings_amounts_use_the_languages_decimal_sign(admin_browser):
     assert 'value="1.00"' in admin_browser.get("/admin/settings").get_data(as_text=True)
 
 
+def reverse(admin_browser, entry_id: int) -> None:
+    """Storno as the admin does it: asked first, then confirmed for the entry seen."""
+    url = f"/admin/transactions/{entry_id}/reverse"
+    asked = admin_browser.post(url, page="/admin/journal").get_data(as_text=True)
+    seen = re.search(r'name="entry" value="([^"]+)"', asked).group(1)
+    confirmed = admin_browser.post(url, {"confirm": "1", "entry": seen}, page="/admin/journal")
+    assert confirmed.status_code == 302
+
+
 def test_audit_log_shows_fields_and_meaningful_targets(admin_browser, build, database):
     member = build.member(code="3000000003", first_name="Erika", last_name="Beispiel")
     page = f"/admin/members/{member.id}"
@@ -34,9 +43,7 @@ def test_audit_log_shows_fields_and_meaningful_targets(admin_browser, build, dat
     admin_browser.post(f"{page}/book", {"amount": "5", "description": "Bar"}, page=page)
     with database.session() as session:
         entry_id = session.scalar(select(Transaction.id).where(Transaction.description == "Bar"))
-    admin_browser.post(
-        f"/admin/transactions/{entry_id}/reverse", {"confirm": "1"}, page="/admin/journal"
-    )
+    reverse(admin_browser, entry_id)
 
     html = admin_browser.get("/admin/audit").get_data(as_text=True)
     assert '{"' not in html and "&#34;" not in html  # no raw JSON any more
@@ -52,9 +59,7 @@ def test_a_reversal_is_marked_as_such_and_only_the_original_looks_cancelled(
     build.member(code="3000000003", balance_cents=500)
     with database.session() as session:
         original = session.scalar(select(Transaction.id))
-    admin_browser.post(
-        f"/admin/transactions/{original}/reverse", {"confirm": "1"}, page="/admin/journal"
-    )
+    reverse(admin_browser, original)
     html = admin_browser.get("/admin/journal").get_data(as_text=True)
     rows = dict(re.findall(r'<tr id="tx-(\d+)"( class="reversed")?>', html))
     assert rows[str(original)] == ' class="reversed"'
