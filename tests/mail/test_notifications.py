@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC
 
 import pytest
 from sqlalchemy import select, update
 
 from fvh.app import create_app
 from fvh.core import audit, ledger, members, notify, system_settings
-from fvh.db.models import Member, OutboxMessage, utcnow
+from fvh.db.models import Member, OutboxMessage, UnknownTokenScan, utcnow
 from fvh.ops.mail import OutboxWorker, backlog, backoff, send_due, smtp_settings
 
 ADMIN = audit.Actor.system("tests")
@@ -215,7 +216,7 @@ def test_templates_render_every_message():
         "threshold_cents": -100,
         "token_hex": "01",
         "terminal": "T",
-        "seen_at": utcnow(),
+        "seen_at": "06.12.2026, 08:30",
         "scan_count": 1,
     }
     for name in (
@@ -251,3 +252,15 @@ def test_fvh_mail_send_for_cron(mail_config, mail_app, build, database, smtp_ser
     no_smtp = CliRunner().invoke(main, ["mail", "send"], env={**env, "SMTP_HOST": ""})
     assert no_smtp.exit_code == 1
     assert "No SMTP server configured" in no_smtp.output
+
+
+def test_unknown_token_mail_shows_the_time_as_pages_do(build, database):
+    """The people's date format of every page, with its zone named (the core has no other)."""
+    from fvh.core import dates, tokens
+
+    with database.session() as session:
+        tokens.record_unknown_scan(session, b"\x01\x02", "Zapfanlage")
+    with database.session() as session:
+        message = session.scalar(select(OutboxMessage))
+        scan_time = session.scalar(select(UnknownTokenScan.first_seen_at))
+    assert f"{dates.date_time(scan_time, UTC)} (UTC)" in message.body_text

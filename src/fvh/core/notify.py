@@ -17,7 +17,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from fvh.core import dates
 from fvh.core import system_settings as settings_mod
 from fvh.core.members import AccountHolder
 from fvh.core.money import format_cents
@@ -187,7 +188,8 @@ def unknown_token(session: Session, scan: UnknownTokenScan, token_hex: str) -> b
         RESPONSIBLE,
         token_hex=token_hex,
         terminal=scan.last_terminal,
-        seen_at=now,
+        # The people's format of every page; the zone is named, as the core knows no other.
+        seen_at=dates.date_time(now, UTC),
         scan_count=scan.scan_count,
         organisation=settings_mod.load(session).organisation_name,
     )
