@@ -134,8 +134,6 @@ def test_unknown_token_mails_responsible_at_most_hourly(mail_app, build, databas
         )
     assert backlog(database) == 1
     with database.session() as s:  # an hour later the next scan is reported again
-        from fvh.db.models import UnknownTokenScan
-
         s.execute(update(UnknownTokenScan).values(notified_at=utcnow().replace(year=2020)))
     client.put("/api/nfc-transaktion", json=body, headers={"X-API-Key": key})
     send_due(database, _settings(mail_app))
