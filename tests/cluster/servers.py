@@ -149,7 +149,7 @@ class Server:
                 records.append([line])
             else:
                 records[-1].append(line)  # a traceback's lines belong to the record above
-        return ["\n".join(r) for r in records if "ERROR" in r[0] or len(r) > 1]
+        return ["\n".join(r) for r in records if " ERROR " in r[0] or len(r) > 1]
 
     def retries(self) -> float | None:
         """The server's `fvh_booking_retries_total` over all labels; None while it has none."""
@@ -177,6 +177,7 @@ class Answer:
     text: str = ""
     error: str = ""
     started: float = 0.0  # time.monotonic() when the request was sent
+    request_id: str = ""  # X-Request-ID: finds the request's lines in the server's log
 
     @property
     def outcome(self) -> str:
@@ -222,7 +223,15 @@ def request(
     except ValueError:
         parsed = None
     return Answer(
-        server.name, method, path, response.status, parsed, seconds, text, started=started
+        server.name,
+        method,
+        path,
+        response.status,
+        parsed,
+        seconds,
+        text,
+        started=started,
+        request_id=response.getheader("X-Request-ID") or "",
     )
 
 
@@ -289,11 +298,15 @@ class Tally:
 
 
 def describe_failures(answers: list[Answer], servers: list[Server], limit: int = 5) -> str:
-    """The first failing answers and the servers' last logged errors, for an assertion."""
-    lines = [
-        f"{a.server} {a.method} {a.path} -> {a.status} {a.text[:200]}{a.error}"
-        for a in answers[:limit]
-    ]
+    """The first failing answers with what their servers logged about them, for an assertion."""
+    logs = {server.name: server.log_text().splitlines() for server in servers}
+    lines = []
+    for a in answers[:limit]:
+        lines.append(
+            f"{a.server} {a.method} {a.path} -> {a.status} {a.text.strip()[:200]}{a.error}"
+        )
+        if a.request_id:
+            lines += [f"    {line}" for line in logs.get(a.server, []) if a.request_id in line]
     for server in servers:
         logged = server.tracebacks()
         if logged:

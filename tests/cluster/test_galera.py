@@ -170,7 +170,7 @@ def test_taps_on_one_account_across_all_nodes_book_exactly_what_it_holds(world: 
 
 
 def test_mixed_load_across_the_nodes(world: World):
-    accounts = world.accounts(24, 200_00)
+    accounts = world.accounts(24, 2_000_00)  # more than 30 s of taps can spend
     short = world.accounts(4, 3_00)  # these run dry: blocks among the bookings
     everyone = accounts + short
     deadline = time.monotonic() + MIXED_SECONDS
@@ -329,7 +329,7 @@ def _transfer_kind(log_since_restart: str) -> str:
 
 
 def test_a_killed_node_rejoins_and_its_server_recovers(world: World):
-    accounts = world.accounts(12, 200_00)
+    accounts = world.accounts(12, 2_000_00)
     cluster = world.cluster
     victim, victim_server = cluster.nodes[2], world.servers[2]
     survivors = [s.name for s in world.servers[:2]]
