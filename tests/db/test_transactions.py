@@ -142,7 +142,7 @@ def _deadlock(backend: str) -> Exception:
 
 def test_lock_wait_is_bounded_and_a_timeout(database_url, build, backend):
     """With `Timeouts`, a statement waiting for a locked row gives up after the lock
-    timeout, as a TIMEOUT (not an outage, not a conflict)."""
+    timeout, as a LOCK_TIMEOUT (not an outage, not a conflict)."""
     if backend == "sqlite":
         pytest.skip("SQLite's writer lock is bounded by its busy timeout")
     member_id = build.member().id
@@ -159,7 +159,7 @@ def test_lock_wait_is_bounded_and_a_timeout(database_url, build, backend):
             holder.rollback()
     finally:
         bounded.dispose()
-    assert db.classify(caught.value) is Failure.TIMEOUT
+    assert db.classify(caught.value) is Failure.LOCK_TIMEOUT
     assert 0.8 < waited < 3
 
 

@@ -108,9 +108,10 @@ class IdempotencyRefused:
 class NotBooked:
     """The booking was rolled back: nothing was booked, and the terminal may try again.
 
-    `reason` is a `fvh.db.Failure` value: "timeout" (a lock or the database was busy for
-    too long), "conflict" (conflicts kept recurring) or "outage" (the database went away
-    before the commit, or a commit whose connection broke turned out not to have happened).
+    `reason` is a `fvh.db.Failure` value: "conflict" or "lock timeout" (others kept changing
+    or holding the account for longer than the retries allow), "timeout" (a statement ran
+    too long) or "outage" (the database went away before the commit, or a commit whose
+    connection broke turned out not to have happened).
     """
 
     reason: str

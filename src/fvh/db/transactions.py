@@ -1,12 +1,13 @@
 """What a driver error means for a transaction, and a transaction run to its end.
 
-Every driver error, at a statement or at COMMIT, on every backend, is sorted into one of four
-kinds (`classify`). Only a *conflict* (a deadlock, a serialization failure, a Galera
-certification failure) is retried: the server has rolled the transaction back, so running
-it again from the start books it once. A *timeout* was rolled back too, but it has used the
-time a retry would need. An *outage* before COMMIT leaves nothing behind; an outage during
-COMMIT leaves it unknown whether the transaction happened, which only the caller can find
-out (`CommitUncertain`).
+Every driver error, at a statement or at COMMIT, on every backend, is sorted into one of five
+kinds (`classify`). A *conflict* (a deadlock, a serialization failure, a Galera certification
+failure) and a *lock timeout* (someone else held a row or table longer than the lock
+timeout, as a Galera node that lost a peer does for about 6 s) are run again: the work is
+rolled back, so running it again from the start does it once. A *timeout* of a statement
+that ran too long is not: it would take as long again. An *outage* before COMMIT leaves
+nothing behind; an outage during COMMIT leaves it unknown whether the transaction happened,
+which only the caller can find out (`CommitUncertain`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ T = TypeVar("T")
 
 class Failure(enum.Enum):
     CONFLICT = "conflict"  # rolled back by the server; safe to run again
-    TIMEOUT = "timeout"  # a lock wait or statement ran out of time; rolled back
+    LOCK_TIMEOUT = "lock timeout"  # waited for a lock too long; safe to run again
+    TIMEOUT = "timeout"  # a statement ran out of time
     OUTAGE = "outage"  # the server can't be reached or the connection broke
     ERROR = "error"  # anything else: a failed statement, a bug
 
@@ -40,12 +42,14 @@ class Failure(enum.Enum):
 # interrupted. Client errors (CR_*) for a server that can't be reached or went away, and 1047
 # and 1927 for a Galera node that is not ready or a connection the server killed.
 _MYSQL_CONFLICT = frozenset({1213})
-_MYSQL_TIMEOUT = frozenset({1205, 1969, 1317})
+_MYSQL_LOCK_TIMEOUT = frozenset({1205})
+_MYSQL_TIMEOUT = frozenset({1969, 1317})
 _MYSQL_OUTAGE = frozenset({1047, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
 # PostgreSQL SQLSTATEs: serialization failure and deadlock; lock_timeout and
 # statement_timeout; connection exceptions (class 08) and the server shutting down (57P0x).
 _PG_CONFLICT = frozenset({"40001", "40P01"})
-_PG_TIMEOUT = frozenset({"55P03", "57014"})
+_PG_LOCK_TIMEOUT = frozenset({"55P03"})
+_PG_TIMEOUT = frozenset({"57014"})
 _PG_OUTAGE_PREFIXES = ("08", "57P0")
 
 
@@ -56,6 +60,8 @@ def classify(exc: DBAPIError) -> Failure:
     if errno is not None:
         if errno in _MYSQL_CONFLICT:
             return Failure.CONFLICT
+        if errno in _MYSQL_LOCK_TIMEOUT:
+            return Failure.LOCK_TIMEOUT
         if errno in _MYSQL_TIMEOUT:
             return Failure.TIMEOUT
         if errno in _MYSQL_OUTAGE:
@@ -64,6 +70,8 @@ def classify(exc: DBAPIError) -> Failure:
     if isinstance(sqlstate, str):
         if sqlstate in _PG_CONFLICT:
             return Failure.CONFLICT
+        if sqlstate in _PG_LOCK_TIMEOUT:
+            return Failure.LOCK_TIMEOUT
         if sqlstate in _PG_TIMEOUT:
             return Failure.TIMEOUT
         if sqlstate.startswith(_PG_OUTAGE_PREFIXES):
@@ -83,9 +91,9 @@ _SQLITE_OUTAGE = frozenset({10, 13, 14})  # SQLITE_IOERR, SQLITE_FULL, SQLITE_CA
 def _classify_sqlite(orig: sqlite3.Error) -> Failure:
     code = getattr(orig, "sqlite_errorcode", None)
     if code is None:  # raised by the writer queue (`sqlite_writers`), without a code
-        return Failure.TIMEOUT if "database is locked" in str(orig) else Failure.ERROR
+        return Failure.LOCK_TIMEOUT if "database is locked" in str(orig) else Failure.ERROR
     if code & 0xFF in _SQLITE_TIMEOUT:
-        return Failure.TIMEOUT
+        return Failure.LOCK_TIMEOUT
     if code & 0xFF in _SQLITE_OUTAGE:
         return Failure.OUTAGE
     return Failure.ERROR
@@ -101,12 +109,13 @@ class Retries:
     """How often and for how long a conflicting transaction is run again.
 
     No attempt starts later than `within` seconds after the first. A Galera cluster that
-    loses a node stalls for about 6 s (its suspect timeout) and may fail a run twice in that
-    time; the run after it still books. A tap waits for locks at most the lock timeout (2 s),
-    so even the last run ends before a terminal gives up (10 s).
+    loses a node stalls for about 6 s (its suspect timeout): a run may conflict or wait out
+    its lock timeout several times in that while, and the run after it still books. A run
+    waits for a lock at most the lock timeout (2 s), so even the last one ends before a
+    terminal gives up (10 s).
     """
 
-    attempts: int = 5
+    attempts: int = 8
     within: float = 7.0
     pause: float = 0.02  # the first pause; it doubles, with jitter
 
@@ -146,9 +155,9 @@ def run_transaction(
 ) -> Committed[T]:
     """Run `work` and commit; after a conflict roll back and run it again from the start.
 
-    Raises NotCommitted when it was rolled back for good (a timeout, an outage before
-    COMMIT, conflicts beyond `retries`) and CommitUncertain when the connection broke during
-    COMMIT. Any other error is rolled back and raised as it is.
+    Raises NotCommitted when it was rolled back for good (a statement's timeout, an outage
+    before COMMIT, conflicts or lock waits beyond `retries`) and CommitUncertain when the
+    connection broke during COMMIT. Any other error is rolled back and raised as it is.
     """
     retries = retries or Retries()
     started = time.monotonic()
@@ -167,14 +176,22 @@ def run_transaction(
                 raise CommitUncertain(result, attempt) from exc
             if failure is Failure.ERROR:
                 raise
-            if failure is not Failure.CONFLICT or not _may_retry(retries, attempt, started):
+            if failure not in _RUN_AGAIN or not _may_retry(retries, attempt, started):
                 raise NotCommitted(failure, attempt) from exc
-            log.info("transaction conflict (attempt %d), running it again: %s", attempt, exc.orig)
+            log.info(
+                "transaction %s (attempt %d), running it again: %s",
+                failure.value,
+                attempt,
+                exc.orig,
+            )
         except BaseException:
             session.rollback()
             raise
         attempt += 1
         time.sleep(retries.pause_before(attempt))
+
+
+_RUN_AGAIN = frozenset({Failure.CONFLICT, Failure.LOCK_TIMEOUT})
 
 
 def _may_retry(retries: Retries, attempt: int, started: float) -> bool:
