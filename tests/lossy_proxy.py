@@ -6,7 +6,9 @@ COMMIT is on the way. Armed, the proxy watches what the client sends for the nex
 
 - `BEFORE`: without passing the COMMIT on; the server rolls the transaction back;
 - `AFTER`: after the server received it, before its answer reaches the client; the server
-  commits and the client never hears of it.
+  commits and the client never hears of it;
+- `STALL`: not at all: the COMMIT is held back and both sides wait, as behind a hung server,
+  until `release()` closes the connection (the server then rolls back).
 
 `refuse_for` keeps new connections out for a while, as a server that went away would.
 """
@@ -27,6 +29,7 @@ _MARKERS = (b"\x03commit", b"commit\x00")  # MariaDB COM_QUERY; PostgreSQL 'Q' +
 class Cut(enum.Enum):
     BEFORE = "before"
     AFTER = "after"
+    STALL = "stall"
 
 
 class LossyProxy:
@@ -40,6 +43,7 @@ class LossyProxy:
         self._lock = threading.Lock()
         self.cuts = 0
         self._closing = False
+        self._released = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -53,7 +57,12 @@ class LossyProxy:
         """Until new connections are let through again (for the test's cleanup)."""
         time.sleep(max(0.0, self._refuse_until - time.monotonic()))
 
+    def release(self) -> None:
+        """Close the connections held by a `STALL`."""
+        self._released.set()
+
     def close(self) -> None:
+        self._released.set()
         self._closing = True
         self._listener.close()
 
@@ -85,6 +94,8 @@ class LossyProxy:
                     if not data:
                         return
                     cut = self._take_cut(data) if source is client else None
+                    if cut is Cut.STALL:
+                        self._released.wait(60)
                     if cut is Cut.AFTER:
                         server.sendall(data)
                         time.sleep(0.3)  # the server commits; its answer is never passed on

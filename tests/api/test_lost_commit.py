@@ -10,6 +10,7 @@ answered as failed, and a tap answered "not booked" is never in the journal.
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -139,3 +140,43 @@ def test_database_gone_after_a_lost_commit_is_unconfirmed_never_failed(
     assert "Retry-After" not in answer.headers  # it may be booked: no invitation to book again
     assert taps_booked(session_database)[0] == 1  # (it was: the server had the COMMIT)
     proxy.wait_until_open()
+
+
+@pytest.fixture
+def bounded_config(config):
+    """The statement timeout of 1 s makes the client wait at most 2 s for any answer."""
+    return {**config, "DB_LOCK_TIMEOUT": 1.0, "DB_STATEMENT_TIMEOUT": 1.0}
+
+
+def test_commit_without_an_answer_is_given_up_and_answered_unknown(
+    bounded_config, api_key, member, proxy, session_database, backend
+):
+    """A COMMIT the server never answers (a hung server, a Galera cluster's flow control)
+    does not hold the tap past the terminal's patience: the client gives up on the answer,
+    the booking's row is still held, so the answer says the outcome is unknown."""
+    if backend != "mysql":
+        pytest.skip("the client-side answer timeout is mysql-connector's (read_timeout)")
+    from fvh.app import create_app
+
+    app = create_app(bounded_config)
+    client = app.test_client()
+    try:  # connected first: a new connection's setup sends a COMMIT of its own
+        assert (
+            client.get("/api/health-protected", headers={"X-API-Key": api_key}).status_code == 200
+        )
+        proxy.arm(Cut.STALL)
+        started = time.monotonic()
+        answer = tap(client, api_key, "code")
+        waited = time.monotonic() - started
+    finally:
+        proxy.release()  # the held connection closes: the server rolls the booking back
+        app.extensions["fvh_db"].dispose()
+
+    assert proxy.cuts == 1
+    assert answer.status_code == 503
+    assert answer.get_json() == {"error": messages.unconfirmed()}
+    assert waited < 5  # 2 s for the answer, 1.5 s of lookups
+    deadline = time.monotonic() + 10
+    while taps_booked(session_database) != (0, START_CENTS) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert taps_booked(session_database) == (0, START_CENTS)

@@ -3,7 +3,6 @@ well before the terminal gives up (10 s), and is not booked when the lock is rel
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -11,7 +10,6 @@ from sqlalchemy import select
 
 from fvh.api import messages
 from fvh.app import create_app
-from fvh.db import Retries
 from fvh.db.models import ApiKey, Member
 
 CODE = "4711000002"
@@ -28,43 +26,14 @@ def bounded_client(config, backend):
     bounded.extensions["fvh_db"].dispose()
 
 
-def test_a_lock_released_within_the_retry_window_is_waited_out(
-    bounded_client, build, session_database
-):
-    """A lock held longer than the lock timeout (1 s here), but not longer than the retries
-    allow, delays the tap and it is booked once (as a Galera node's 6 s stall after losing
-    a peer)."""
-    member = build.member(code=CODE, balance_cents=10_000)
-    key = build.api_key()
-    holder = session_database.engine.connect()  # an admin's transaction, ended after 2.5 s
-    holder.execute(select(Member.id).where(Member.id == member.id).with_for_update())
-    release = threading.Timer(2.5, holder.close)
-    release.start()
-    try:
-        started = time.monotonic()
-        answer = bounded_client.put(
-            f"/api/person/{CODE}/transaktion",
-            json={"beschreibung": "Kasse"},
-            headers={"X-API-Key": key},
-        )
-        waited = time.monotonic() - started
-    finally:
-        release.join()
-
-    assert answer.status_code == 200, answer.get_json()
-    assert 2 < waited < 5
-    assert build.balance(CODE) == round(answer.get_json()["saldo"] * 100) < 10_000
-
-
-@pytest.mark.slow
-def test_locked_member_row_beyond_the_retries_is_503_and_books_nothing(
+def test_locked_member_row_times_out_as_503_and_books_nothing(
     bounded_client, build, session_database
 ):
     member = build.member(code=CODE, balance_cents=10_000)
     key = build.api_key()
     path = f"/api/person/{CODE}/transaktion"
     headers = {"X-API-Key": key}
-    with session_database.engine.connect() as holder:  # held longer than any retry waits
+    with session_database.engine.connect() as holder:  # an admin's long transaction
         holder.execute(select(Member.id).where(Member.id == member.id).with_for_update())
         started = time.monotonic()
         answer = bounded_client.put(path, json={"beschreibung": "Kasse"}, headers=headers)
@@ -74,8 +43,7 @@ def test_locked_member_row_beyond_the_retries_is_503_and_books_nothing(
     assert answer.status_code == 503
     assert answer.get_json() == {"error": messages.not_booked()}
     assert answer.headers["Retry-After"] == "1"
-    # The last run starts within the retry window and waits at most the lock timeout.
-    assert waited < Retries().within + 1.0 + 1.0 < TERMINAL_TIMEOUT
+    assert waited < 3  # the lock timeout (1 s), not the holder's whole transaction
     assert build.balance(CODE) == 10_000  # the lock is gone and nothing was booked after it
 
     again = bounded_client.put(path, json={"beschreibung": "Kasse"}, headers=headers)
@@ -114,6 +82,7 @@ def test_every_bound_of_a_booking_ends_before_the_terminal_and_gunicorn_give_up(
     never kills a worker in the middle of a booking, even one whose statement runs to the
     statement timeout."""
     from fvh.config import load_config
+    from fvh.db import Retries
     from fvh.ops.serving import gunicorn_options
 
     config = load_config(env_file=False)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import pytest
 
+from fvh.api import messages
 from tests.cluster.conftest import Account, World
 from tests.cluster.servers import (
     Answer,
@@ -39,6 +40,8 @@ RECOVERY_SECONDS = 60.0  # after the node is Synced, for its FVH server to book 
 # What FVH logs when it runs a transaction again after a conflict (fvh.db.run_transaction).
 CONFLICT_LOGGED = "transaction conflict"
 TAP_CENTS = 100  # the default amount (-1,00), which the tests leave as it is
+NOT_BOOKED = messages.not_booked()
+STALL = 10.0  # seconds after the kill in which survivors may stall (suspect timeout 5 s)
 
 
 def _run(targets: list[Callable[[], None]], timeout: float = 240.0) -> None:
@@ -414,16 +417,28 @@ def test_a_killed_node_rejoins_and_its_server_recovers(world: World):
         + f"; node3's server answered {len(victim_errors)} 5xx "
         f"({dict(Counter((a.status, a.text.strip()) for a in victim_errors))}); "
         f"retries {per_thousand(retries, taps)}, "
-        f"conflicts logged {_conflicts_logged(world, marks)}"
+        f"conflicts logged {_conflicts_logged(world, marks)}; survivors' taps answered not "
+        f"booked in the stall: {sum(len(tally.server_errors(name)) for name in survivors)}"
     )
     # No acknowledged tap is lost; a tap booked but not acknowledged can only be one whose
     # answer was an error.
     lost, phantoms = _lost_and_phantoms(world, accounts, sum(booked, Counter()))
     print(f"GALERA kill -9: {_money(world, accounts, sum(booked, Counter()))}")
     for name in survivors:
-        assert not tally.server_errors(name), describe_failures(
-            tally.server_errors(name), world.servers
-        )
+        # While the survivors decide that node3 is gone (about 6 s: Galera's suspect
+        # timeout), a tap that waits for a row held by a transaction frozen in that pause
+        # runs into its lock timeout: answered 503 "not booked" with Retry-After (nothing
+        # booked, the terminal may send it again). Nothing else, and nothing outside it.
+        unexpected = [
+            a
+            for a in tally.server_errors(name)
+            if not (
+                a.status == 503
+                and NOT_BOOKED in a.text
+                and killed_at - 1 <= a.started <= killed_at + STALL
+            )
+        ]
+        assert not unexpected, describe_failures(unexpected, world.servers)
         assert not tally.unanswered(name), describe_failures(tally.unanswered(name), world.servers)
     assert sum(a.outcome == "booked" for a in during_outage) > 0, "survivors stopped booking"
     assert status["wsrep_cluster_size"] == "3"

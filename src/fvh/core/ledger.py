@@ -167,12 +167,14 @@ def find_booking(session: Session, booking: Booking) -> Booking | None:
     """The booking as committed, with the member's balance now; None if it never was.
 
     For a booking whose COMMIT lost its connection. Its transaction held the member's row
-    until it ended, so this waits for that row first (on SQLite the writer lock does the
-    same): once it has it, the booking is either in the journal for good or never will be.
+    until it ended, so this takes that row first (on SQLite the writer lock does the same):
+    once it has it, the booking is either in the journal for good or never will be. While
+    the row is still held (the lost transaction has not ended), it raises the driver's lock
+    error at once instead of waiting.
     """
     m, j = _MEMBERS.c, _JOURNAL.c
     balance = session.execute(
-        select(m.balance_cents).where(m.id == booking.member_id).with_for_update()
+        select(m.balance_cents).where(m.id == booking.member_id).with_for_update(nowait=True)
     ).scalar_one_or_none()
     entry = session.execute(select(j.id).where(j.ref == booking.ref)).scalar_one_or_none()
     if entry is None or balance is None:

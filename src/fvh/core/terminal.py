@@ -108,10 +108,10 @@ class IdempotencyRefused:
 class NotBooked:
     """The booking was rolled back: nothing was booked, and the terminal may try again.
 
-    `reason` is a `fvh.db.Failure` value: "conflict" or "lock timeout" (others kept changing
-    or holding the account for longer than the retries allow), "timeout" (a statement ran
-    too long) or "outage" (the database went away before the commit, or a commit whose
-    connection broke turned out not to have happened).
+    `reason` is a `fvh.db.Failure` value: "conflict" (others kept changing the account for
+    longer than the retries allow), "lock timeout" (a lock was held longer than the lock
+    timeout), "timeout" (a statement ran too long) or "outage" (the database went away
+    before the commit, or a commit whose connection broke turned out not to have happened).
     """
 
     reason: str
@@ -171,6 +171,7 @@ def tap(
         raise ValueError("an Idempotency-Key claim needs the answer to store with it")
     if not api_key:
         return TapResult(KeyRefused())  # refused without asking the database
+    started = time.monotonic()  # the retries' window counts the waits before the booking too
     db.begin_read(session)
     key, found = keys.authenticate_with(session, api_key, _lookup(presented))
     if key is None:
@@ -184,7 +185,7 @@ def tap(
         return _claimed_booking(session, key, presented, found, description, claim, answer)
 
     try:
-        done = db.run_transaction(session, booking)
+        done = db.run_transaction(session, booking, started=started)
     except db.NotCommitted as exc:
         log.warning("tap not booked (%s) after %d attempts", exc.failure.value, exc.attempts)
         return TapResult(NotBooked(exc.failure.value), exc.attempts)
@@ -225,9 +226,9 @@ def _claimed_booking(
 
 # After a lost commit: how often, how long apart and for how long the database is asked what
 # happened (a terminal waits 10 s for its answer).
-_LOOKUPS = 3
+_LOOKUPS = 4
 _LOOKUP_PAUSE = 0.5
-_LOOKUP_WITHIN = 2.0
+_LOOKUP_WITHIN = 1.5
 
 
 def _after_lost_commit(

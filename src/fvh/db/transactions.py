@@ -1,13 +1,14 @@
 """What a driver error means for a transaction, and a transaction run to its end.
 
 Every driver error, at a statement or at COMMIT, on every backend, is sorted into one of five
-kinds (`classify`). A *conflict* (a deadlock, a serialization failure, a Galera certification
-failure) and a *lock timeout* (someone else held a row or table longer than the lock
-timeout, as a Galera node that lost a peer does for about 6 s) are run again: the work is
-rolled back, so running it again from the start does it once. A *timeout* of a statement
-that ran too long is not: it would take as long again. An *outage* before COMMIT leaves
-nothing behind; an outage during COMMIT leaves it unknown whether the transaction happened,
-which only the caller can find out (`CommitUncertain`).
+kinds (`classify`). Only a *conflict* (a deadlock, a serialization failure, a Galera
+certification failure) is run again: the server rolled the transaction back at once, so
+running it again from the start does it once. A *lock timeout* (someone held a row or table
+longer than the lock timeout) and a *timeout* (a statement ran too long) have used the time
+a retry would need: with one request per worker, waiting again would hold the worker and
+the taps queued behind it past the terminals' 10 s. An *outage* before COMMIT leaves nothing
+behind; an outage during COMMIT leaves it unknown whether the transaction happened, which
+only the caller can find out (`CommitUncertain`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ T = TypeVar("T")
 
 class Failure(enum.Enum):
     CONFLICT = "conflict"  # rolled back by the server; safe to run again
-    LOCK_TIMEOUT = "lock timeout"  # waited for a lock too long; safe to run again
+    LOCK_TIMEOUT = "lock timeout"  # waited for a lock too long; rolled back
     TIMEOUT = "timeout"  # a statement ran out of time
     OUTAGE = "outage"  # the server can't be reached or the connection broke
     ERROR = "error"  # anything else: a failed statement, a bug
@@ -108,14 +109,13 @@ def is_outage(exc: DBAPIError) -> bool:
 class Retries:
     """How often and for how long a conflicting transaction is run again.
 
-    No attempt starts later than `within` seconds after the first. A Galera cluster that
-    loses a node stalls for about 6 s (its suspect timeout): a run may conflict or wait out
-    its lock timeout several times in that while, and the run after it still books. A run
-    waits for a lock at most the lock timeout (2 s), so even the last one ends before a
-    terminal gives up (10 s).
+    No attempt starts later than `within` seconds after the window opened. A Galera cluster
+    that loses a node stalls for about 6 s (its suspect timeout) and a run may conflict
+    before and after that while; the run after it still books. A run waits for a lock at
+    most the lock timeout (2 s), so even the last one ends before a terminal gives up (10 s).
     """
 
-    attempts: int = 8
+    attempts: int = 5
     within: float = 7.0
     pause: float = 0.02  # the first pause; it doubles, with jitter
 
@@ -151,16 +151,21 @@ class Committed(Generic[T]):
 
 
 def run_transaction(
-    session: Session, work: Callable[[], T], retries: Retries | None = None
+    session: Session,
+    work: Callable[[], T],
+    retries: Retries | None = None,
+    *,
+    started: float | None = None,
 ) -> Committed[T]:
     """Run `work` and commit; after a conflict roll back and run it again from the start.
 
-    Raises NotCommitted when it was rolled back for good (a statement's timeout, an outage
-    before COMMIT, conflicts or lock waits beyond `retries`) and CommitUncertain when the
-    connection broke during COMMIT. Any other error is rolled back and raised as it is.
+    Raises NotCommitted when it was rolled back for good (a timeout, an outage before
+    COMMIT, conflicts beyond `retries`) and CommitUncertain when the connection broke during
+    COMMIT. Any other error is rolled back and raised as it is.
+    `started` (of `time.monotonic()`) is when the retry window opens, if before the first run.
     """
     retries = retries or Retries()
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     attempt = 1
     while True:
         committing = False
@@ -191,7 +196,7 @@ def run_transaction(
         time.sleep(retries.pause_before(attempt))
 
 
-_RUN_AGAIN = frozenset({Failure.CONFLICT, Failure.LOCK_TIMEOUT})
+_RUN_AGAIN = frozenset({Failure.CONFLICT})
 
 
 def _may_retry(retries: Retries, attempt: int, started: float) -> bool:
