@@ -144,7 +144,7 @@ def test_database_gone_after_a_lost_commit_is_unconfirmed_never_failed(
 
 @pytest.fixture
 def bounded_config(config):
-    """The statement timeout of 1 s makes the client wait at most 2 s for any answer."""
+    """The statement timeout of 1 s makes the client wait at most 3 s for any answer."""
     return {**config, "DB_LOCK_TIMEOUT": 1.0, "DB_STATEMENT_TIMEOUT": 1.0}
 
 
@@ -175,7 +175,7 @@ def test_commit_without_an_answer_is_given_up_and_answered_unknown(
     assert proxy.cuts == 1
     assert answer.status_code == 503
     assert answer.get_json() == {"error": messages.unconfirmed()}
-    assert waited < 5  # 2 s for the answer, 1.5 s of lookups
+    assert waited < 6  # 3 s for the answer (the statement timeout + 2 s), 1.5 s of lookups
     deadline = time.monotonic() + 10
     while taps_booked(session_database) != (0, START_CENTS) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -40,7 +40,7 @@ class Timeouts:
 
     A statement waits at most `lock` seconds for a row or table lock and runs at most
     `statement` seconds; then the server cancels it and the transaction is rolled back. On
-    MariaDB/MySQL the client also gives up on an answer one second after that. The served
+    MariaDB/MySQL the client also gives up on an answer two seconds after that. The served
     app sets both well under a terminal's 10 s, so that a booking is never committed after
     the terminal gave up. The command line runs without them (migrations, imports).
     """
@@ -80,7 +80,7 @@ def create_db_engine(
             # The last bound, for waits the server does not limit (a COMMIT held by a Galera
             # cluster's flow control, a hung server): no answer this long is a lost
             # connection, which for a COMMIT the tap looks up (`terminal`).
-            kwargs["connect_args"]["read_timeout"] = math.ceil(timeouts.statement) + 1
+            kwargs["connect_args"]["read_timeout"] = math.ceil(timeouts.statement) + 2
     elif backend == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": 5}
         if timeouts is not None:  # set by the server when the connection starts: no round trip
