@@ -34,7 +34,7 @@ run: $(RUNTIME_STAMP) ## Install, migrate the database and start the server (GUI
 
 test: $(DEV_STAMP) ## Install and run the whole test suite
 	sh installation/ci-prereqs.sh
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test-quick: $(DEV_STAMP) ## The quick loop: the suite without the slow tests
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
