@@ -134,9 +134,10 @@ def test_member_tour(browser_context, server: Server, fvh_cli, problems: Problem
     expect(offer).to_contain_text(CLIENT)
     expect(page.locator("h2", has_text="Meine Buchungen")).to_contain_text("(3)")
     expect(page.locator("#tokens")).to_contain_text(TOKEN_HEX)
-    # No mail server here: no "E-Mail ändern", but whom to ask
-    expect(page.get_by_role("link", name="E-Mail ändern")).to_have_count(0)
-    expect(page.locator("#email-ask")).to_contain_text("trägt die Kassenverwaltung ein")
+    # No mail server here: no link to change the address, but whom to ask
+    expect(page.get_by_role("link", name="E-Mail-Adresse ändern")).to_have_count(0)
+    expect(page.locator("#email-ask")).to_contain_text("wird für Sie eingetragen")
+    expect(page.locator("#email-ask")).to_contain_text("Bitte wenden Sie sich an")
     points, bars = charts_drawn(page)
     assert [point["y"] for point in points] == [1000, 900, 800]
     assert sum(bars) == 200  # two taps of 1,00 (the deposit is no consumption)
