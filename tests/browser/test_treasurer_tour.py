@@ -384,6 +384,8 @@ def test_treasurer_tour(browser_context, server: Server, problems: Problems):
     expect(refused_rows.filter(has_text="unbekannter Token oder Code")).to_have_count(1)
     for row in range(3):
         expect(refused_rows.nth(row)).to_contain_text(CLIENT)
+    widths = page.evaluate("() => [document.scrollingElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the dashboard scrolls sideways on a desktop: {widths}"
     shot(page, "03-dashboard")
 
     # The member's page lists their own refusals, so the treasurer can remind them to pay
