@@ -298,13 +298,15 @@ class OutboxMessage(Base):
 
 
 class AccountToken(Base):
-    """A single-use link sent by e-mail (password reset, new address); only its hash is stored."""
+    """A single-use token, only its hash stored: a link sent by e-mail (password reset, new
+    address) or a form's one-time token (`core.form_tokens`: a booking form sent twice books
+    once)."""
 
     __tablename__ = "account_tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
-    # "reset" or "verify".
+    # "reset", "verify" or "form".
     purpose: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
