@@ -115,12 +115,14 @@ class Retries:
     most the lock timeout (2 s), so even the last one ends before a terminal gives up (10 s).
     """
 
-    attempts: int = 5
+    attempts: int = 10
     within: float = 7.0
-    pause: float = 0.02  # the first pause; it doubles, with jitter
+    pause: float = 0.02  # the first pause; it doubles, with jitter, up to `longest_pause`
+    longest_pause: float = 0.4
 
     def pause_before(self, attempt: int) -> float:
-        return random.uniform(0.5, 1.5) * self.pause * 2 ** (attempt - 2)  # noqa: S311 - jitter
+        pause = min(self.pause * 2 ** (attempt - 2), self.longest_pause)
+        return random.uniform(0.5, 1.5) * pause  # noqa: S311 - jitter, not a secret
 
 
 class NotCommitted(Exception):
