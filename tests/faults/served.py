@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -34,6 +35,19 @@ from tests.conftest import create_server_database, drop_server_database
 FVH = [sys.executable, "-m", "fvh"]
 SHM = Path("/dev/shm")
 METRICS_PREFIX = "fvh-metrics-"
+# The servers a test can run on: each configured one, and a skip naming the missing variable.
+SERVER_ENGINES = [
+    pytest.param(
+        "mysql",
+        marks=pytest.mark.skipif(not os.environ.get("FVH_TEST_MYSQL_URL"), reason="needs MariaDB"),
+    ),
+    pytest.param(
+        "postgresql",
+        marks=pytest.mark.skipif(
+            not os.environ.get("FVH_TEST_POSTGRES_URL"), reason="needs PostgreSQL"
+        ),
+    ),
+]
 TERMINAL_TIMEOUT = 10.0  # seconds a deployed terminal waits for an answer
 
 

@@ -12,7 +12,6 @@ A failure answer is a 503 in JSON that invites a retry (Retry-After), never a 50
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from tests.faults.served import (
+    SERVER_ENGINES,
     Server,
     Terminals,
     free_port,
@@ -39,18 +39,6 @@ LOAD_SECONDS = 25
 KILL_EVERY = 0.25
 TERMINALS = 6
 
-ENGINES = [
-    pytest.param(
-        "mysql",
-        marks=pytest.mark.skipif(not os.environ.get("FVH_TEST_MYSQL_URL"), reason="needs MariaDB"),
-    ),
-    pytest.param(
-        "postgresql",
-        marks=pytest.mark.skipif(
-            not os.environ.get("FVH_TEST_POSTGRES_URL"), reason="needs PostgreSQL"
-        ),
-    ),
-]
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +81,7 @@ class ConnectionKiller(threading.Thread):
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", SERVER_ENGINES)
 def test_killed_connections_never_give_failed_but_booked(engine: str, tmp_path: Path) -> None:
     started = time.monotonic()
     with own_database(engine, tmp_path) as url:

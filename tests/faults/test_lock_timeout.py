@@ -11,7 +11,6 @@ release book again.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from tests.faults.served import (
     ANSWERED,
+    SERVER_ENGINES,
     TERMINAL_TIMEOUT,
     Server,
     Terminals,
@@ -38,18 +38,6 @@ HOLD = 12.0
 LOCK_TIMEOUT = 2  # DB_LOCK_TIMEOUT, seconds (the default)
 STATEMENT_TIMEOUT = 5  # DB_STATEMENT_TIMEOUT, seconds (the default)
 TERMINALS = 4
-ENGINES = [
-    pytest.param(
-        "mysql",
-        marks=pytest.mark.skipif(not os.environ.get("FVH_TEST_MYSQL_URL"), reason="needs MariaDB"),
-    ),
-    pytest.param(
-        "postgresql",
-        marks=pytest.mark.skipif(
-            not os.environ.get("FVH_TEST_POSTGRES_URL"), reason="needs PostgreSQL"
-        ),
-    ),
-]
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +81,7 @@ class TableLock(threading.Thread):
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", SERVER_ENGINES)
 def test_taps_during_a_long_table_lock_are_refused_in_time(engine: str, tmp_path: Path) -> None:
     with own_database(engine, tmp_path) as url:
         env = {
